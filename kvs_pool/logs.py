@@ -1,0 +1,78 @@
+"""Logging set-up: one logger per module, text or JSON lines, camera id on worker lines.
+
+Workers add ``camera_id`` (and ``worker``) to every record through ``bind()``; the JSON format
+emits them as fields, the text format as a ``[camera_id]`` prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+__all__ = ["configure", "bind", "JsonFormatter", "TextFormatter"]
+
+_CONTEXT_KEYS = ("camera_id", "worker")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, context fields, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, object] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key in _CONTEXT_KEYS:
+            value = getattr(record, key, None)
+            if value is not None:
+                doc[key] = value
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """``2026-11-24T12:00:00Z INFO kvs_pool.x [cam-1] message``."""
+
+    converter = time.gmtime
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(context)s%(message)s",
+                         "%Y-%m-%dT%H:%M:%SZ")
+
+    def format(self, record: logging.LogRecord) -> str:
+        tags = [str(getattr(record, k)) for k in _CONTEXT_KEYS if getattr(record, k, None)]
+        record.context = f"[{' '.join(tags)}] " if tags else ""
+        return super().format(record)
+
+
+class _ContextFilter(logging.Filter):
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__()
+        self.fields = fields
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in self.fields.items():
+            if getattr(record, key, None) is None:
+                setattr(record, key, value)
+        return True
+
+
+def bind(**fields: str) -> None:
+    """Stamp every record of this process with the given context (e.g. camera_id)."""
+    flt = _ContextFilter(fields)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(flt)
+
+
+def configure(level: str = "info", fmt: str = "text") -> None:
+    """Send all logs to stderr in the chosen format; safe to call again in a child."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
