@@ -1,0 +1,136 @@
+"""Read a ring's header: check it is a ring we understand, and snapshot it as ``RingStatus``.
+
+Shared by the writer, the reader and the owner so that every attacher applies the same checks
+(magic, layout version, size) and the metrics collector reads the same snapshot.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from kvs_pool.errors import RingError, RingLayoutError
+from kvs_pool.ring.layout import HEADER_SIZE, LAYOUT_VERSION, MAGIC, H, PoolState
+from kvs_pool.ring.segment import Mapping, open_segment
+
+__all__ = ["RingStatus", "read_status", "attach_mapping", "pid_alive"]
+
+_READY_WAIT_S = 2.0  # an owner writes the magic last; give a racing attacher this long
+
+
+@dataclass(frozen=True)
+class RingStatus:
+    """A snapshot of a ring header (what the metrics collector reads at scrape time).
+
+    ``*_mono`` are ``time.monotonic()`` values (system-wide on Linux, comparable across
+    processes); ``last_frame_wall`` is the Unix capture time of the last frame (0: none yet).
+    """
+
+    name: str
+    owner_pid: int
+    producer_pid: int
+    producer_alive: bool
+    pool_open: bool
+    generation: int
+    write_seq: int
+    heartbeat_mono: float
+    last_frame_mono: float
+    last_frame_wall: float
+    fps: float
+    frames: int
+    reconnects: int
+    url_refreshes: int
+    read_errors: int
+    skipped: int
+    state: int
+    writer_starts: int
+    width: int
+    height: int
+    channels: int
+    max_width: int
+    max_height: int
+    max_channels: int
+    slots: int
+    slot_size: int
+
+    @property
+    def heartbeat_age(self) -> float:
+        """Seconds since the decoder last proved progress (inf if it never did)."""
+        return time.monotonic() - self.heartbeat_mono if self.heartbeat_mono else float("inf")
+
+    @property
+    def last_frame_age(self) -> float:
+        """Seconds since the last commit (inf if no frame yet)."""
+        return time.monotonic() - self.last_frame_mono if self.last_frame_mono else float("inf")
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this pid exists (EPERM counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_status(m: Mapping) -> RingStatus:
+    """Snapshot the header of a mapping (fields are read one by one, not as a transaction)."""
+    u, f = m.hdr, m.hdr_f
+    producer = int(u[H.PRODUCER_PID])
+    return RingStatus(
+        name=m.name, owner_pid=int(u[H.OWNER_PID]), producer_pid=producer,
+        producer_alive=pid_alive(producer), pool_open=int(u[H.POOL_STATE]) == PoolState.OPEN,
+        generation=int(u[H.GENERATION]), write_seq=int(u[H.WRITE_SEQ]),
+        heartbeat_mono=float(f[H.HEARTBEAT_MONO]), last_frame_mono=float(f[H.LAST_FRAME_MONO]),
+        last_frame_wall=float(f[H.LAST_FRAME_WALL]), fps=float(f[H.FPS]),
+        frames=int(u[H.FRAMES]), reconnects=int(u[H.RECONNECTS]),
+        url_refreshes=int(u[H.URL_REFRESHES]), read_errors=int(u[H.READ_ERRORS]),
+        skipped=int(u[H.SKIPPED]), state=int(u[H.STATE]), writer_starts=int(u[H.WRITER_STARTS]),
+        width=int(u[H.WIDTH]), height=int(u[H.HEIGHT]), channels=int(u[H.CHANNELS]),
+        max_width=int(u[H.MAX_WIDTH]), max_height=int(u[H.MAX_HEIGHT]),
+        max_channels=int(u[H.MAX_CHANNELS]), slots=int(u[H.SLOT_COUNT]),
+        slot_size=int(u[H.SLOT_SIZE]))
+
+
+def attach_mapping(name: str, what: str, readonly: bool) -> Mapping:
+    """Attach segment ``name``, check its layout, map its slots; ``what`` names it in errors."""
+    shm = open_segment(name, what)
+    if shm.size < HEADER_SIZE:
+        shm.close()
+        raise RingLayoutError(f"{what}: segment {name} is {shm.size} bytes, too small to be a "
+                              "kvs-pool ring")
+    m = Mapping(shm, readonly)
+    try:
+        _check_layout(m, what)
+    except RingError:
+        m.close()
+        raise
+    u = m.hdr
+    m.map_slots(int(u[H.SLOT_COUNT]), int(u[H.SLOT_SIZE]), int(u[H.PIXEL_OFFSET]))
+    m.populate(write=not readonly)
+    return m
+
+
+def _check_layout(m: Mapping, what: str) -> None:
+    u = m.hdr
+    deadline = time.monotonic() + _READY_WAIT_S
+    while int(u[H.MAGIC]) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the owner is still initialising the header
+    if int(u[H.MAGIC]) != MAGIC:
+        raise RingLayoutError(f"{what}: segment {m.name} is not a kvs-pool ring (bad magic)")
+    version = int(u[H.VERSION])
+    if version != LAYOUT_VERSION:
+        raise RingLayoutError(f"{what}: ring {m.name} has layout version {version}, this "
+                              f"kvs-pool reads version {LAYOUT_VERSION}: use the same kvs-pool "
+                              "version as the pool")
+    expected = int(u[H.TOTAL_SIZE])
+    if m.shm.size < expected:
+        raise RingLayoutError(f"{what}: ring {m.name} is {m.shm.size} bytes but its header "
+                              f"says {expected}")
+    if int(u[H.POOL_STATE]) == PoolState.CLOSED:
+        raise RingError(f"{what}: the pool has stopped (ring {m.name} is closed)")

@@ -1,0 +1,221 @@
+"""Read frames from a camera's ring: the newest or the next one, zero-copy, without spinning.
+
+Reading frame n (slot = n % K; see ``writer.py`` for the write order)::
+
+    n = header.write_seq            # newest published frame
+    slot.seq == 2n ?                # else it is being rewritten: pick again
+    read meta (timestamps, geometry)
+    slot.seq == 2n ?                # meta was not rewritten meanwhile
+    -> Frame(view of the pixels, token 2n)
+
+The pixels are *not* copied: ``Frame.array`` is a read-only view into the slot. The writer never
+waits, so once the reader is lapped by K-1 frames the slot is reused; ``Frame.is_intact()``
+re-checks the token after you used the view (true => what you read was frame n), and
+``Frame.copy()`` copies then checks. A held view is safe for about (K-1)/fps seconds.
+
+``next()`` returns the oldest frame not yet returned that is still safely readable (at least
+``write_seq - K + 2``, one slot of margin from the one being written); ``Frame.missed`` tells
+how many were skipped because the reader fell behind. Waiting is a FUTEX_WAIT on the header's
+futex word with a bounded timeout (``_CHECK_S``) so that a reader also notices a stopped pool
+(closed flag or unlinked segment) while no frames come. A dead or restarting decoder is not an
+error: the reader keeps waiting and carries on at the next sequence the new writer commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from kvs_pool.errors import RingError
+from kvs_pool.ring.futex import futex_wait
+from kvs_pool.ring.header import RingStatus, attach_mapping, read_status
+from kvs_pool.ring.layout import H, PoolState, S, segment_name
+
+__all__ = ["Frame", "FrameOverwrittenError", "RingReader"]
+
+log = logging.getLogger(__name__)
+
+_CHECK_S = 0.25   # longest futex sleep before re-checking that the pool still exists
+_RETRIES = 8      # attempts to pick a slot before treating the ring as busy
+
+
+class FrameOverwrittenError(RingError):
+    """The writer reused a frame's slot while it was being copied (the reader was too slow)."""
+
+
+@dataclass(slots=True, eq=False)
+class Frame:
+    """One frame: ``array`` is a read-only (h, w, c) uint8 view into the ring slot."""
+
+    array: np.ndarray = field(repr=False)
+    seq: int
+    capture_ts: float
+    decode_ts: float
+    missed: int
+    generation: int
+    commit_mono: float
+    _meta: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.array.shape  # type: ignore[return-value]
+
+    def is_intact(self) -> bool:
+        """True if the slot still holds this frame (a copy is always intact)."""
+        return self._meta is None or int(self._meta[S.SEQ]) == 2 * self.seq
+
+    def copy(self) -> "Frame":
+        """An owned copy of the frame, checked intact after copying."""
+        array = self.array.copy()
+        if not self.is_intact():
+            raise FrameOverwrittenError(
+                f"frame {self.seq} was overwritten while being copied: the reader is more than "
+                "slots-1 frames behind the decoder")
+        return replace(self, array=array, _meta=None)
+
+
+class RingReader:
+    """A consumer's handle on one camera's ring: untracked, never unlinks."""
+
+    def __init__(self, mapping, pool: str, camera_id: str) -> None:  # use RingReader.attach
+        self._m = mapping
+        self.pool, self.camera_id, self.name = pool, camera_id, mapping.name
+        self._slots = mapping.slots
+        self._k = len(self._slots)
+        self._capacity = int(mapping.hdr[H.SLOT_SIZE]) - int(mapping.hdr[H.PIXEL_OFFSET])
+        self._last = 0
+        self.missed = 0
+
+    @classmethod
+    def attach(cls, pool: str, camera_id: str) -> "RingReader":
+        """Attach read-only to the ring of ``camera_id`` in ``pool``.
+
+        Raises ``RingNotFoundError`` (no such ring), ``RingLayoutError`` (another layout
+        version) or ``RingError`` (the pool has stopped).
+        """
+        name = segment_name(pool, camera_id)
+        m = attach_mapping(name, f"camera {camera_id!r} of pool {pool!r}", readonly=True)
+        return cls(m, pool, camera_id)
+
+    @property
+    def last_seq(self) -> int:
+        """Sequence number of the last frame returned (0: none yet)."""
+        return self._last
+
+    def latest(self) -> Frame | None:
+        """The newest committed frame (possibly one already returned), or None if none yet."""
+        self._check_open()
+        for _ in range(_RETRIES):
+            w = int(self._m.hdr[H.WRITE_SEQ])
+            if w == 0:
+                return None
+            frame = self._read(w)
+            if frame is not None:
+                return self._account(frame)
+        return None
+
+    def next(self, timeout: float | None = None, *, newest: bool = False) -> Frame | None:
+        """Wait up to ``timeout`` s (None: forever) for a frame newer than the last returned.
+
+        ``newest=True`` skips to the newest frame (what a consumer that must not build a
+        backlog wants); otherwise frames come in order, skipping only those already lost.
+        Returns None on timeout.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            word = int(self._m.futex[0])  # read before checking: a commit after changes it
+            frame = self._try_next(newest)
+            if frame is not None:
+                return frame
+            self._check_open()
+            remaining = _CHECK_S if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if not futex_wait(self._m.futex_address, word, min(remaining, _CHECK_S)):
+                self._check_present()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until a frame newer than the last returned exists; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            word = int(self._m.futex[0])
+            if int(self._m.hdr[H.WRITE_SEQ]) > self._last:
+                return True
+            self._check_open()
+            remaining = _CHECK_S if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if not futex_wait(self._m.futex_address, word, min(remaining, _CHECK_S)):
+                self._check_present()
+
+    def _try_next(self, newest: bool) -> Frame | None:
+        for _ in range(_RETRIES):
+            w = int(self._m.hdr[H.WRITE_SEQ])
+            if w <= self._last:
+                return None
+            want = w if newest or self._last == 0 else max(self._last + 1, w - self._k + 2)
+            frame = self._read(want)
+            if frame is not None:
+                return self._account(frame)
+        return None
+
+    def _read(self, n: int) -> Frame | None:
+        """Frame n if its slot holds it, committed and consistent; else None."""
+        meta, meta_f, pixels = self._slots[n % self._k]
+        token = 2 * n
+        if int(meta[S.SEQ]) != token:
+            return None
+        h, w, c = int(meta[S.HEIGHT]), int(meta[S.WIDTH]), int(meta[S.CHANNELS])
+        frame = Frame(array=pixels, seq=n, capture_ts=float(meta_f[S.CAPTURE_TS]),
+                      decode_ts=float(meta_f[S.DECODE_TS]), missed=0,
+                      generation=int(meta[S.GENERATION]),
+                      commit_mono=float(meta_f[S.COMMIT_MONO]), _meta=meta)
+        if int(meta[S.SEQ]) != token or not 0 < h * w * c <= self._capacity:
+            return None
+        frame.array = pixels[: h * w * c].reshape(h, w, c)
+        return frame
+
+    def _account(self, frame: Frame) -> Frame:
+        if self._last and frame.seq > self._last + 1:
+            frame.missed = frame.seq - self._last - 1
+            self.missed += frame.missed
+        self._last = max(self._last, frame.seq)
+        return frame
+
+    def _check_open(self) -> None:
+        m = self._m
+        if m is None:
+            raise RingError(f"ring {self.name}: reader is closed")
+        if int(m.hdr[H.POOL_STATE]) == PoolState.CLOSED:
+            raise RingError(f"camera {self.camera_id!r}: the pool {self.pool!r} has stopped "
+                            f"(ring {self.name} closed by its owner)")
+
+    def _check_present(self) -> None:
+        if self._m.unlinked():
+            raise RingError(f"camera {self.camera_id!r}: the pool {self.pool!r} has stopped "
+                            f"(ring {self.name} was removed)")
+
+    def status(self) -> RingStatus:
+        """A snapshot of the ring header (producer pid, clocks, counters, geometry...)."""
+        if self._m is None:
+            raise RingError(f"ring {self.name}: reader is closed")
+        return read_status(self._m)
+
+    def close(self) -> None:
+        """Detach. Frames still referenced keep the mapping alive until process exit."""
+        m, self._m = self._m, None
+        if m is not None:
+            self._slots = []
+            m.close()
+
+    def __enter__(self) -> "RingReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RingReader({self.name!r}, last_seq={self._last}, missed={self.missed})"

@@ -1,0 +1,254 @@
+"""Create, attach, lock, unlink and sweep ring segments: the only code touching SharedMemory.
+
+Ownership (CPython gh-82300 and the pitfalls measured in facts.md):
+
+* Nobody is registered with Python 3.11's ``resource_tracker``, not even the owner. An attacher
+  registered by ``SharedMemory()`` would have its tracker unlink the ring when it exits; a
+  SIGKILLed owner's tracker would unlink rings still used by live decoders and consumers, which
+  then stall on an orphaned mapping while a restarted pool creates a new segment of the same
+  name. So ``SharedMemory`` is constructed with ``resource_tracker.register`` replaced by a no-op
+  (as Frigate does) and unlinked with ``shm_unlink`` directly (``SharedMemory.unlink`` would ask
+  the tracker to forget a name it never knew and print a KeyError traceback).
+* What replaces the tracker: every live process holding a ring keeps ``flock(LOCK_SH)`` on it;
+  ``sweep_stale(pool)`` unlinks the segments of a pool on which ``LOCK_EX|LOCK_NB`` succeeds,
+  i.e. that no live process holds (the supervisor runs it at start).
+* Mappings are kept open while any numpy view of them may exist: ``np.frombuffer`` pins the
+  mmap, so ``close()`` raising BufferError means a caller still holds a frame; the mapping is then
+  parked in ``_RETAINED`` for the life of the process instead of being unmapped under the view
+  (which segfaults on the next access).
+* Segments are created mode 0600, ``posix_fallocate``d (tmpfs overcommits: without it a full
+  /dev/shm shows up later as SIGBUS in the writer) and prefaulted.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import mmap
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing import resource_tracker, shared_memory
+
+import numpy as np
+
+from kvs_pool.errors import RingError, RingNotFoundError, RingSpaceError
+from kvs_pool.ring.layout import HEADER_SIZE, NAME_PREFIX, S, validate_name
+
+try:  # the C module SharedMemory itself uses; shm_unlink without the tracker round trip
+    import _posixshmem
+except ImportError:  # pragma: no cover - non-POSIX
+    _posixshmem = None
+
+__all__ = ["SHM_DIR", "Mapping", "create_segment", "open_segment", "unlink_segment",
+           "sweep_stale", "segment_exists"]
+
+log = logging.getLogger(__name__)
+
+SHM_DIR = "/dev/shm"
+_MADV_POPULATE_READ = 22   # Linux 5.14+; older kernels answer EINVAL and we skip it
+_MADV_POPULATE_WRITE = 23
+_TRACKER_LOCK = threading.Lock()
+_RETAINED: list[shared_memory.SharedMemory] = []
+
+
+class _Segment(shared_memory.SharedMemory):
+    """SharedMemory whose finaliser tolerates numpy views still alive (see module doc)."""
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except BufferError:  # views alive: their export keeps the mmap mapped; fine
+            pass
+
+
+@contextmanager
+def _untracked() -> Iterator[None]:
+    """Construct SharedMemory without registering it with the resource tracker."""
+    with _TRACKER_LOCK:
+        original = resource_tracker.register
+        resource_tracker.register = lambda name, rtype: None  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            resource_tracker.register = original  # type: ignore[assignment]
+
+
+def _path(name: str) -> str:
+    return os.path.join(SHM_DIR, name)
+
+
+def segment_exists(name: str) -> bool:
+    return os.path.exists(_path(name))
+
+
+def _check_space(name: str, size: int) -> None:
+    try:
+        free = shutil.disk_usage(SHM_DIR).free
+    except OSError:
+        return
+    if free < size:
+        raise RingSpaceError(
+            f"{SHM_DIR} has {free / 1e6:.1f} MB free but ring {name} needs {size / 1e6:.1f} MB: "
+            f"enlarge {SHM_DIR} (docker: --shm-size), or lower ring_slots / max_resolution")
+
+
+def create_segment(name: str, size: int) -> shared_memory.SharedMemory:
+    """Create a 0600 segment of ``size`` bytes, allocated up front and prefaulted."""
+    _check_space(name, size)
+    with _untracked():
+        shm = _Segment(name=name, create=True, size=size)
+    fd = shm._fd  # noqa: SLF001 - SharedMemory exposes no public fd
+    try:
+        os.fchmod(fd, 0o600)
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        _discard(shm)
+        if exc.errno in (errno.ENOSPC, errno.ENOMEM, errno.EFBIG):
+            raise RingSpaceError(
+                f"{SHM_DIR} has not room for ring {name} ({size / 1e6:.1f} MB): enlarge "
+                f"{SHM_DIR} (docker: --shm-size) or lower ring_slots / max_resolution") from exc
+        raise RingError(f"cannot allocate ring {name}: {exc}") from exc
+    _populate(shm, write=True)
+    return shm
+
+
+def _discard(shm: shared_memory.SharedMemory) -> None:
+    try:
+        shm.close()
+    finally:
+        unlink_segment(shm.name)
+
+
+def open_segment(name: str, what: str) -> shared_memory.SharedMemory:
+    """Attach an existing segment, untracked; ``what`` names it in errors."""
+    try:
+        with _untracked():
+            return _Segment(name=name, create=False)
+    except FileNotFoundError:
+        raise RingNotFoundError(
+            f"no ring for {what} ({_path(name)}): is the pool running and is the camera id "
+            "in its config?") from None
+    except PermissionError:
+        raise RingError(f"ring for {what} ({_path(name)}) belongs to another user "
+                        "(rings are mode 0600): run as the pool's user") from None
+    except ValueError as exc:  # zero-size segment: created but not yet sized
+        raise RingNotFoundError(f"ring for {what} is not ready yet ({exc})") from None
+
+
+def unlink_segment(name: str) -> bool:
+    """Remove the name from /dev/shm; True if it existed. Existing mappings stay valid."""
+    try:
+        if _posixshmem is not None:
+            _posixshmem.shm_unlink("/" + name)
+        else:  # pragma: no cover
+            os.unlink(_path(name))
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _populate(shm: shared_memory.SharedMemory, write: bool) -> None:
+    """Fault the whole mapping in now, so the first frames do not pay for page faults."""
+    advice = _MADV_POPULATE_WRITE if write else _MADV_POPULATE_READ
+    try:
+        shm._mmap.madvise(advice)  # noqa: SLF001
+        return
+    except (OSError, AttributeError, ValueError):
+        pass
+    if write:  # older kernel: touch one byte per page
+        pages = np.frombuffer(shm.buf, dtype=np.uint8)[::mmap.PAGESIZE]
+        pages[:] = 0
+        del pages
+
+
+def sweep_stale(pool: str) -> list[str]:
+    """Unlink the segments of ``pool`` that no live process holds; returns their names."""
+    validate_name("pool name", pool)
+    prefix = f"{NAME_PREFIX}.{pool}."
+    try:
+        entries = sorted(e for e in os.listdir(SHM_DIR) if e.startswith(prefix))
+    except FileNotFoundError:
+        return []
+    swept = []
+    for entry in entries:
+        if _is_stale(entry):
+            unlink_segment(entry)
+            swept.append(entry)
+            log.warning("removed stale ring segment %s (no live process held it)", entry)
+    return swept
+
+
+def _is_stale(name: str) -> bool:
+    try:
+        fd = os.open(_path(name), os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # releases the probe lock
+
+
+class Mapping:
+    """An attached segment with numpy views of its header and slots.
+
+    ``readonly`` mappings hand out pixel views that cannot be made writable. The segment stays
+    ``flock(LOCK_SH)``ed until ``close()`` so ``sweep_stale`` knows it is in use.
+    """
+
+    def __init__(self, shm: shared_memory.SharedMemory, readonly: bool) -> None:
+        self.shm = shm
+        self.name = shm.name.lstrip("/")
+        fd = shm._fd  # noqa: SLF001
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        self.inode = os.fstat(fd).st_ino
+        buf = shm.buf.toreadonly() if readonly else shm.buf
+        self._buf = buf
+        self.hdr = np.frombuffer(buf, dtype=np.uint64, count=HEADER_SIZE // 8)
+        self.hdr_f = np.frombuffer(buf, dtype=np.float64, count=HEADER_SIZE // 8)
+        self.futex = np.frombuffer(buf, dtype=np.uint32, count=1, offset=17 * 8)
+        self.futex_address = self.futex.ctypes.data
+        self.slots: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def map_slots(self, count: int, slot_size: int, pixel_offset: int) -> None:
+        """Build (meta u64, meta f64, pixels u8) views for each slot."""
+        for i in range(count):
+            base = HEADER_SIZE + i * slot_size
+            meta = np.frombuffer(self._buf, dtype=np.uint64, count=S.WORDS, offset=base)
+            meta_f = np.frombuffer(self._buf, dtype=np.float64, count=S.WORDS, offset=base)
+            pixels = np.frombuffer(self._buf, dtype=np.uint8, count=slot_size - pixel_offset,
+                                   offset=base + pixel_offset)
+            self.slots.append((meta, meta_f, pixels))
+
+    def populate(self, write: bool) -> None:
+        _populate(self.shm, write)
+
+    def unlinked(self) -> bool:
+        """True when our segment's name was unlinked or now names another segment."""
+        try:
+            return os.stat(_path(self.name)).st_ino != self.inode
+        except FileNotFoundError:
+            return True
+
+    def close(self) -> None:
+        """Drop our views and unmap; park the mapping if callers still hold frames."""
+        if self.shm is None:
+            return
+        shm, self.shm = self.shm, None
+        self.hdr = self.hdr_f = self.futex = None  # type: ignore[assignment]
+        self.slots = []
+        buf, self._buf = self._buf, None
+        try:
+            if buf is not shm.buf:
+                buf.release()
+            shm.close()
+        except BufferError:
+            log.debug("ring %s: frames still referenced; mapping kept until exit", self.name)
+            _RETAINED.append(shm)
