@@ -1,16 +1,39 @@
-"""`kvs-pool check`: placeholder until its issue lands."""
+"""`kvs-pool check CONFIG`: validate a config file without starting anything.
+
+Prints ``ok: N cameras, M pipelines`` and exits 0, or every problem on its own line
+(``file:key: reason``) on stderr and exits 1. ``--no-files`` skips the existence of local files
+(models, class-name lists, file sources), to check a config away from the host it is meant for.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+from kvs_pool.config import load_config
+from kvs_pool.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `check` subcommand."""
-    parser = subparsers.add_parser("check", help="(not yet implemented)")
+    parser = subparsers.add_parser(
+        "check", help="validate a config file and list every problem",
+        description=__doc__.splitlines()[0])
+    parser.add_argument("config", help="path of the YAML config file")
+    parser.add_argument("--no-files", action="store_true",
+                        help="do not require local files (models, file sources) to exist")
     parser.set_defaults(handler=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
-    print("kvs-pool check: not implemented yet")
-    return 2
+    try:
+        config = load_config(args.config, check_files=not args.no_files)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    cameras, pipelines = len(config.cameras), len(config.pipelines)
+    note = " (local files not checked)" if args.no_files else ""
+    print(f"ok: {cameras} camera{'s' * (cameras != 1)}, "
+          f"{pipelines} pipeline{'s' * (pipelines != 1)}{note}")
+    return 0

@@ -1,0 +1,1 @@
+"""The supervisor: spawn decoders and workers, watch heartbeats, restart with backoff, sd_notify."""
