@@ -31,6 +31,9 @@ def _handle(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
+        if any(": file not found: " in problem for problem in exc.problems):
+            print("hint: files that exist only on the target host are skipped with --no-files",
+                  file=sys.stderr)
         return 1
     cameras, pipelines = len(config.cameras), len(config.pipelines)
     note = " (local files not checked)" if args.no_files else ""

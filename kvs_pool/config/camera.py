@@ -125,6 +125,13 @@ class SourceConfig:
         return "kvs" if self.kvs is not None else "url"
 
 
+def _resolution(value: tuple[int, int]) -> str | None:
+    width, height = value
+    if 16 <= width <= MAX_WIDTH and 16 <= height <= MAX_HEIGHT:
+        return None
+    return f"must be within [16, 16] .. [{MAX_WIDTH}, {MAX_HEIGHT}] (got [{width}, {height}])"
+
+
 @dataclass(frozen=True, kw_only=True)
 class CameraDefaults:
     """Every per-camera setting a camera may leave out (the ``defaults`` section)."""
@@ -132,15 +139,12 @@ class CameraDefaults:
     target_fps: float | None = setting(None, check=greater_than(0),
                                        doc="frames kept per second; null: the stream's own")
     ring_slots: int = setting(8, check=between(2, 256))
-    max_resolution: tuple[int, int] = setting((1920, 1080), check=between(16, MAX_WIDTH))
+    max_resolution: tuple[int, int] = setting((1920, 1080), check=_resolution,
+                                              doc="[width, height] the ring slots are sized for")
     backoff: BackoffConfig = setting(factory=BackoffConfig)
     stall: StallConfig = setting(factory=StallConfig)
     max_consecutive_errors: int = setting(10, check=at_least(1),
                                           doc="errors in a row before the camera is failed")
-
-    def validate(self) -> Iterator[tuple[str, str]]:
-        if self.max_resolution[1] > MAX_HEIGHT:
-            yield "max_resolution", f"height must be at most {MAX_HEIGHT} (got {self.max_resolution[1]})"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,9 @@ from kvs_pool.config.camera import valid_name
 from kvs_pool.config.publish import PublisherConfig
 from kvs_pool.config.schema import at_least, between, greater_than, not_empty, setting
 
+BUILTIN_MODELS = ("yolov3-tiny",)
+"""Model names the pipeline resolves itself (mirrors ``kvs_pool.pipeline.models``)."""
+
 __all__ = [
     "MotionGateConfig", "MotionDetectorConfig", "YoloDetectorConfig", "DetectorConfig",
     "RoiZone", "ConfirmConfig", "PipelineConfig",
@@ -35,7 +38,10 @@ class MotionGateConfig:
     enabled: bool = True
     downscale_width: int = setting(320, check=between(32, 1920))
     threshold: float = setting(16.0, check=greater_than(0), doc="MOG2 variance threshold")
-    min_area: float = setting(0.002, check=between(0, 1), doc="changed fraction of the frame")
+    min_area: float = setting(0.0005, check=between(0, 1), doc="smallest blob, fraction of frame")
+    history: int = setting(500, check=at_least(1), doc="frames the background model remembers")
+    refresh_s: float | None = setting(10.0, check=greater_than(0),
+                                      doc="let a frame through at least this often; null: never")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,14 +58,17 @@ class YoloDetectorConfig:
     """A YOLO-family ONNX model run by onnxruntime."""
 
     type: Literal["yolo"] = "yolo"
-    model: str = setting(kind="file", doc="path of the .onnx model")
-    input_size: int = setting(416, check=_multiple_of_32)
+    model: str = setting("yolov3-tiny", kind="file", names=BUILTIN_MODELS,
+                         doc="a built-in name, an .onnx file or a Darknet .cfg")
+    input_size: int | None = setting(None, check=_multiple_of_32, doc="null: the model's own")
     classes: tuple[str | int, ...] = setting((), doc="names or ids kept; empty: all")
-    confidence: float = setting(0.4, check=between(0, 1))
+    confidence: float = setting(0.25, check=between(0, 1))
     nms_iou: float = setting(0.45, check=between(0, 1))
     threads: int = setting(2, check=between(1, 64), doc="onnxruntime intra-op threads")
     class_names: str | None = setting(None, kind="file", doc="one name per line; default COCO")
     layout: Literal["auto", "v5", "v8"] = "auto"
+    max_detections: int = setting(100, check=at_least(1))
+    cache_dir: str | None = setting(None, kind="path", doc="where converted Darknet models go")
 
     def validate(self) -> Iterator[tuple[str, str]]:
         for index, item in enumerate(self.classes):

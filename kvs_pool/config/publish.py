@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kvs_pool.config.camera import BackoffConfig, valid_endpoint, valid_region
-from kvs_pool.config.schema import at_least, between, matches, not_empty, setting
+from kvs_pool.config.schema import at_least, between, greater_than, matches, not_empty, setting
 
 __all__ = [
     "AwsClientSettings", "KinesisPublisherConfig", "S3PublisherConfig",
@@ -44,10 +44,9 @@ class S3PublisherConfig(AwsClientSettings):
 
     type: Literal["s3"] = "s3"
     bucket: str = setting(check=matches(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name"))
-    prefix: str = ""
+    prefix: str = "events"
     draw_boxes: bool = True
     crop: bool = False
-    jpeg_quality: int = setting(85, check=between(1, 100))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +55,7 @@ class DynamoDBPublisherConfig(AwsClientSettings):
 
     type: Literal["dynamodb"] = "dynamodb"
     table: str = setting(check=matches(r"[a-zA-Z0-9_.-]{3,255}", "a DynamoDB table name"))
-    ttl_days: int | None = setting(None, check=at_least(1))
+    ttl_days: float | None = setting(None, check=greater_than(0))
 
 
 @dataclass(frozen=True, kw_only=True)

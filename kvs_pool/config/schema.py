@@ -14,7 +14,8 @@ Adding a setting to a section is one line::
 
 ``setting`` options: ``check`` (a function value -> reason or None, skipped for None),
 ``kind="path"`` (resolved against the base directory), ``kind="file"`` (resolved, and must exist
-unless the reader was told not to look at files), ``inherit="<sibling field>"`` (missing keys of
+unless the reader was told not to look at files; ``names=(...)`` lists values taken as they are,
+e.g. built-in model names), ``inherit="<sibling field>"`` (missing keys of
 this field's dataclass items are taken from an already-read sibling, e.g. cameras from
 ``defaults``), ``unique="<key>"`` (items of this list must differ in that key; checked on the
 raw items, so it is reported even when an item has other faults). A dataclass may define ``validate(self)`` yielding ``(relative key, reason)`` for
@@ -57,9 +58,10 @@ _ABSENT: Any = object()
 
 def setting(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING,
             check: Check | None = None, kind: str | None = None, inherit: str | None = None,
-            unique: str | None = None, doc: str = "") -> Any:
+            unique: str | None = None, names: tuple[str, ...] = (), doc: str = "") -> Any:
     """A dataclass field with the reader's metadata (see the module docstring)."""
-    metadata = {"check": check, "kind": kind, "inherit": inherit, "unique": unique, "doc": doc}
+    metadata = {"check": check, "kind": kind, "inherit": inherit, "unique": unique,
+                "names": names, "doc": doc}
     return dataclasses.field(default=default, default_factory=factory, metadata=metadata)
 
 
@@ -117,6 +119,8 @@ def one_of_schemes(*schemes: str) -> Check:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
     return repr(value) if isinstance(value, str) else str(value)
 
 
@@ -153,13 +157,19 @@ class Reader:
         self.lines = dict(lines or {})
         self.check_files = check_files
         self.base_dir = base_dir or os.getcwd()
-        self.problems: list[str] = []
+        self._problems: list[tuple[int, int, str]] = []
+
+    @property
+    def problems(self) -> list[str]:
+        """Every problem so far, in the order of the file (those without a line first)."""
+        return [text for _, _, text in sorted(self._problems)]
 
     def problem(self, path: str, reason: str) -> None:
         """Record one problem at ``path`` (empty: the whole document)."""
         where = f"{self.label}:{path}" if path else self.label
         line = self._line(path)
-        self.problems.append(f"{where}: {reason}" + (f" (line {line})" if line else ""))
+        text = f"{where}: {reason}" + (f" (line {line})" if line else "")
+        self._problems.append((line or 0, len(self._problems), text))
 
     def _line(self, path: str) -> int | None:
         while path:
@@ -275,7 +285,8 @@ class Reader:
         self._unknown_keys(value, [field.name for field in fields], path)
         values: dict[str, Any] = {}
         hints = _hints(cls)
-        for field in fields:
+        sources = {field.metadata.get("inherit") for field in fields}
+        for field in sorted(fields, key=lambda item: item.name not in sources):
             got = self._read_field(field, hints[field.name], value, path, (fallback, values))
             if got is not _ABSENT:
                 values[field.name] = got
@@ -321,7 +332,8 @@ class Reader:
         """Resolve paths and run the field's own check."""
         if value is None:
             return value
-        value = self._resolve(field.metadata.get("kind"), value, path)
+        if value not in field.metadata.get("names", ()):
+            value = self._resolve(field.metadata.get("kind"), value, path)
         if value is INVALID:
             return value
         check = field.metadata.get("check")
