@@ -1,0 +1,157 @@
+"""Detection events: the JSON document handed to publishers, and the simplest sinks.
+
+Schema (version 1). Every event is a flat JSON object:
+
+| field | type | meaning |
+| --- | --- | --- |
+| ``schema`` | int | 1 |
+| ``event_id`` | str | uuid4 hex; stable across retries (publishers de-duplicate on it) |
+| ``type`` | str | ``start`` (a presence confirmed) or ``end`` (it is gone) |
+| ``presence_id`` | str | shared by a start and its end (the start's ``event_id``) |
+| ``camera_id`` | str | camera that saw it |
+| ``pipeline`` | str | pipeline name from the config |
+| ``class`` | str | class name (``motion`` for the motion detector) |
+| ``score`` | float | detector score, 0..1 (start: of the confirming frame; end: of the last hit) |
+| ``box`` | [float × 4] | ``x1, y1, x2, y2`` in frame pixels |
+| ``frame_size`` | [int, int] | ``width, height`` of the frame the box refers to |
+| ``roi`` | str or null | include zone the anchor point was in (null: no include zones) |
+| ``frame_ts`` | float | capture time of the frame, Unix seconds |
+| ``detected_ts`` | float | when the pipeline emitted the event, Unix seconds |
+| ``started_ts`` | float | frame time the presence was confirmed |
+| ``last_seen_ts`` | float | frame time of its last hit (end: when it was last seen) |
+| ``model`` | str | detector model id |
+| ``snapshot_uri`` | str or null | filled by the S3 publisher; null here |
+
+A sink receives ``emit(event, snapshot)``, ``snapshot`` being a JPEG of the frame with the box
+drawn (start events) or None. The publish package's ``Outbox`` is a sink; ``JsonlSink`` and
+``LogSink`` serve until publishers are configured.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from kvs_pool.errors import PublishError
+from kvs_pool.pipeline.confirm import Transition
+
+__all__ = ["SCHEMA_VERSION", "EVENT_FIELDS", "EventContext", "EventSink", "make_event",
+           "validate_event", "snapshot_jpeg", "JsonlSink", "LogSink", "MultiSink"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+EVENT_FIELDS: dict[str, tuple[type, ...]] = {
+    "schema": (int,), "event_id": (str,), "type": (str,), "presence_id": (str,),
+    "camera_id": (str,), "pipeline": (str,), "class": (str,), "score": (float, int),
+    "box": (list,), "frame_size": (list,), "roi": (str, type(None)), "frame_ts": (float, int),
+    "detected_ts": (float, int), "started_ts": (float, int), "last_seen_ts": (float, int),
+    "model": (str,), "snapshot_uri": (str, type(None)),
+}
+
+
+class EventSink(Protocol):
+    """Where confirmed events go (an outbox, a file, the log)."""
+
+    def emit(self, event: dict[str, Any], snapshot: bytes | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """What an event says about where it came from."""
+
+    camera_id: str
+    pipeline: str
+    model: str
+
+
+def _end_id(presence_id: str) -> str:
+    """The end event's id: derived from its presence, so a retried end keeps its id."""
+    return uuid.uuid5(uuid.NAMESPACE_OID, f"kvs-pool.end.{presence_id}").hex
+
+
+def make_event(ctx: EventContext, tr: Transition, frame_ts: float,
+               frame_size: tuple[int, int]) -> dict[str, Any]:
+    """The schema-1 event for a confirmation ``Transition``."""
+    det = tr.detection
+    return {
+        "schema": SCHEMA_VERSION,
+        "event_id": tr.presence_id if tr.kind == "start" else _end_id(tr.presence_id),
+        "type": tr.kind, "presence_id": tr.presence_id,
+        "camera_id": ctx.camera_id, "pipeline": ctx.pipeline,
+        "class": tr.label, "score": round(float(det.score), 4),
+        "box": [round(float(v), 1) for v in det.box], "frame_size": list(frame_size),
+        "roi": tr.roi, "frame_ts": frame_ts, "detected_ts": time.time(),
+        "started_ts": tr.started_ts, "last_seen_ts": tr.last_hit_ts,
+        "model": ctx.model, "snapshot_uri": None,
+    }
+
+
+def validate_event(event: dict[str, Any]) -> list[str]:
+    """Problems with ``event`` against schema 1 (empty list: valid)."""
+    problems = [f"{k}: missing" for k in EVENT_FIELDS if k not in event]
+    problems += [f"{k}: {type(event[k]).__name__} is not {'/'.join(t.__name__ for t in types)}"
+                 for k, types in EVENT_FIELDS.items() if k in event and not isinstance(event[k], types)]
+    if event.get("type") not in ("start", "end"):
+        problems.append(f"type: {event.get('type')!r} is not start/end")
+    if isinstance(event.get("box"), list) and len(event["box"]) != 4:
+        problems.append("box: needs 4 numbers")
+    return problems
+
+
+def snapshot_jpeg(frame: np.ndarray, box: list[float], label: str, quality: int = 85) -> bytes:
+    """JPEG of ``frame`` (not modified) with ``box`` and its label drawn."""
+    img = frame.copy()
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    cv2.rectangle(img, (x1, y1), (x2, y2), (0, 255, 0), 2)
+    cv2.putText(img, label, (x1, max(y1 - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 0), 2)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise PublishError("could not encode the event snapshot as JPEG")
+    return buf.tobytes()
+
+
+class JsonlSink:
+    """Appends one JSON line per event to a file (snapshots are not kept)."""
+
+    def __init__(self, path: Path | str, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fsync = fsync
+        self._file = self.path.open("a", encoding="utf-8")
+
+    def emit(self, event: dict[str, Any], snapshot: bytes | None) -> None:
+        self._file.write(json.dumps(event, sort_keys=True) + "\n")
+        self._file.flush()
+        if self.fsync:
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class LogSink:
+    """Logs each event as one INFO line of JSON."""
+
+    def emit(self, event: dict[str, Any], snapshot: bytes | None) -> None:
+        log.info("event %s", json.dumps(event, sort_keys=True))
+
+
+class MultiSink:
+    """Hands each event to several sinks in turn."""
+
+    def __init__(self, sinks: list[EventSink]) -> None:
+        self.sinks = list(sinks)
+
+    def emit(self, event: dict[str, Any], snapshot: bytes | None) -> None:
+        for sink in self.sinks:
+            sink.emit(event, snapshot)

@@ -1,0 +1,124 @@
+"""One pipeline over its cameras: motion gate → detector → ROI → confirmation → events → sink.
+
+``Pipeline.process(camera_id, frame, frame_ts)`` runs one frame through the steps of that camera
+and returns what happened (``FrameResult``). The detector (and its model) is shared by all the
+cameras of the pipeline; gate, ROI filter and confirmation state are per camera. Counters and
+the inference latency histogram live in ``stats`` (``PipelineStats``).
+
+Frames arrive as zero-copy views of a ring slot that the decoder may overwrite. ``process``
+takes an ``intact`` callback (``Frame.is_intact``), asked after detection: a frame overwritten
+while it was being read gives results that are dropped (counted as ``frames_torn``), never
+confirmed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kvs_pool.pipeline.confirm import ConfirmParams, Confirmer, Transition
+from kvs_pool.pipeline.detection import Detection, Detector
+from kvs_pool.pipeline.events import EventContext, EventSink, make_event, snapshot_jpeg
+from kvs_pool.pipeline.motion import GateParams, MotionGate
+from kvs_pool.pipeline.roi import RoiFilter, Zone
+from kvs_pool.pipeline.stats import PipelineStats
+
+__all__ = ["CameraSetup", "FrameResult", "Pipeline"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CameraSetup:
+    """The per-camera steps of a pipeline."""
+
+    camera_id: str
+    gate: GateParams | None = field(default_factory=GateParams)    # None: no gate
+    zones: tuple[Zone, ...] = ()
+    confirm: ConfirmParams = field(default_factory=ConfirmParams)
+
+
+@dataclass
+class FrameResult:
+    """What one frame did: whether the detector ran (and why), detections kept, events."""
+
+    ran: bool
+    reason: str
+    detections: list[Detection] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    inference_s: float = 0.0
+
+
+@dataclass
+class _Camera:
+    ctx: EventContext
+    gate: MotionGate | None
+    roi: RoiFilter
+    confirmer: Confirmer
+
+
+class Pipeline:
+    """Runs frames of its cameras through the steps and hands events to ``sink``."""
+
+    def __init__(self, name: str, detector: Detector, sink: EventSink,
+                 cameras: list[CameraSetup], snapshots: bool = True) -> None:
+        self.name, self.detector, self.sink, self.snapshots = name, detector, sink, snapshots
+        self.stats = PipelineStats()
+        self.cameras: dict[str, _Camera] = {}
+        for setup in cameras:
+            self.cameras[setup.camera_id] = _Camera(
+                EventContext(setup.camera_id, name, detector.name),
+                MotionGate(setup.gate) if setup.gate and setup.gate.enabled else None,
+                RoiFilter(setup.zones), Confirmer(setup.confirm))
+            self.stats.camera(setup.camera_id)
+
+    def process(self, camera_id: str, frame: np.ndarray, frame_ts: float,
+                intact: Callable[[], bool] | None = None) -> FrameResult:
+        """Run one frame of ``camera_id`` captured at ``frame_ts`` (Unix s) through the steps."""
+        cam, counters = self.cameras[camera_id], self.stats.camera(camera_id)
+        counters.last_frame_ts = frame_ts
+        if cam.gate is not None:
+            decision = cam.gate.check(frame, frame_ts)
+            if not decision.run:
+                counters.frames_skipped_motion += 1
+                return FrameResult(False, decision.reason)
+            reason = decision.reason
+        else:
+            reason = "ungated"
+        started = time.perf_counter()
+        found = self.detector.detect(frame)
+        elapsed = time.perf_counter() - started
+        self.stats.inference.observe(elapsed)
+        if intact is not None and not intact():
+            counters.frames_torn += 1
+            return FrameResult(False, "torn", inference_s=elapsed)
+        counters.frames_processed += 1
+        kept = cam.roi.apply(found, frame.shape[1], frame.shape[0])
+        counters.detections += len(kept)
+        events = [self._emit(cam, tr, frame, frame_ts)
+                  for tr in cam.confirmer.update(kept, frame_ts)]
+        return FrameResult(True, reason, kept, events, elapsed)
+
+    def _emit(self, cam: _Camera, tr: Transition, frame: np.ndarray, frame_ts: float) -> dict[str, Any]:
+        event = make_event(cam.ctx, tr, frame_ts, (frame.shape[1], frame.shape[0]))
+        snapshot = None
+        if self.snapshots and tr.kind == "start":
+            snapshot = snapshot_jpeg(frame, event["box"], f"{tr.label} {event['score']:.2f}")
+        counters = self.stats.camera(cam.ctx.camera_id)
+        if tr.kind == "start":
+            counters.events_start += 1
+        else:
+            counters.events_end += 1
+        log.info("%s %s on %s (score %.2f, roi %s)", tr.kind, tr.label, cam.ctx.camera_id,
+                 tr.detection.score, tr.roi, extra={"camera_id": cam.ctx.camera_id})
+        self.sink.emit(event, snapshot)
+        return event
+
+    def close(self) -> None:
+        """Release the detector."""
+        self.detector.close()

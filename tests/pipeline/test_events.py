@@ -1,0 +1,81 @@
+"""Event documents (schema 1) and the jsonl / log sinks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from kvs_pool.pipeline.confirm import Transition
+from kvs_pool.pipeline.detection import Detection
+from kvs_pool.pipeline.events import (
+    EventContext, JsonlSink, LogSink, MultiSink, make_event, snapshot_jpeg, validate_event,
+)
+
+CTX = EventContext("front-door", "people", "yolov3-tiny")
+DET = Detection((10.04, 20.0, 110.0, 220.0), 0.87654, "person", 0, "porch")
+
+
+def transition(kind: str) -> Transition:
+    return Transition(kind, "person", "porch", DET, "a" * 32, 100.0, 104.0)
+
+
+def test_start_event_fields() -> None:
+    event = make_event(CTX, transition("start"), 104.5, (1280, 720))
+    assert validate_event(event) == []
+    assert event["event_id"] == event["presence_id"] == "a" * 32
+    assert (event["type"], event["class"], event["roi"], event["camera_id"]) == (
+        "start", "person", "porch", "front-door")
+    assert event["box"] == [10.0, 20.0, 110.0, 220.0] and event["score"] == 0.8765
+    assert event["frame_ts"] == 104.5 and event["detected_ts"] > 1.5e9
+    assert json.loads(json.dumps(event)) == event
+
+
+def test_end_event_has_its_own_stable_id() -> None:
+    end1 = make_event(CTX, transition("end"), 120.0, (1280, 720))
+    end2 = make_event(CTX, transition("end"), 120.0, (1280, 720))
+    assert validate_event(end1) == []
+    assert end1["event_id"] == end2["event_id"] != end1["presence_id"]
+
+
+def test_validate_names_each_problem() -> None:
+    event = make_event(CTX, transition("start"), 1.0, (10, 10))
+    del event["model"]
+    event["score"], event["type"], event["box"] = "high", "middle", [1, 2]
+    problems = validate_event(event)
+    assert "model: missing" in problems
+    assert any(p.startswith("score:") for p in problems)
+    assert any(p.startswith("type:") for p in problems)
+    assert "box: needs 4 numbers" in problems
+
+
+def test_jsonl_sink_appends_one_line_per_event(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "events.jsonl"
+    sink = JsonlSink(path)
+    for kind in ("start", "end"):
+        sink.emit(make_event(CTX, transition(kind), 1.0, (10, 10)), None)
+    sink.close()
+    JsonlSink(path).emit(make_event(CTX, transition("start"), 2.0, (10, 10)), b"jpeg")
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [e["type"] for e in lines] == ["start", "end", "start"]
+
+
+def test_log_and_multi_sink(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    caplog.set_level(logging.INFO, logger="kvs_pool.pipeline.events")
+    sink = MultiSink([LogSink(), JsonlSink(tmp_path / "e.jsonl")])
+    sink.emit(make_event(CTX, transition("start"), 1.0, (10, 10)), None)
+    assert '"camera_id": "front-door"' in caplog.text
+    assert len((tmp_path / "e.jsonl").read_text().splitlines()) == 1
+
+
+def test_snapshot_is_a_jpeg_of_the_frame_with_the_box() -> None:
+    frame = np.zeros((120, 160, 3), np.uint8)
+    jpeg = snapshot_jpeg(frame, [20, 20, 100, 100], "person 0.88")
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape == frame.shape
+    assert image[20, 60, 1] > 150 and image[60, 60].max() < 30      # green edge, dark inside
+    assert frame.max() == 0                                          # frame untouched
