@@ -1,16 +1,119 @@
-"""`kvs-pool status`: placeholder until its issue lands."""
+"""`kvs-pool status [CONFIG | --pool NAME]`: a table of a running pool's cameras.
+
+Read from the rings (state, fps, frames, last frame age: the decoder's header) and from the
+supervisor's state file ``<state_dir>/supervisor.json`` (restarts, backoff, last exit); works
+while the pool runs, as any user allowed to read its rings. Without the state file, restarts
+fall back to the ring's count of decoder starts.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from kvs_pool.errors import KvsPoolError, RingError
+from kvs_pool.ring import ConnectionState, RingReader, RingStatus
+from kvs_pool.ring.layout import NAME_PREFIX
+from kvs_pool.ring.segment import SHM_DIR
+
+__all__ = ["register", "collect_rows", "format_table"]
+
+_COLUMNS = ("CAMERA", "STATE", "FPS", "FRAMES", "RESTARTS", "LAST FRAME", "DECODER")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `status` subcommand."""
-    parser = subparsers.add_parser("status", help="(not yet implemented)")
+    parser = subparsers.add_parser("status", help="show the cameras of a running pool")
+    parser.add_argument("config", metavar="CONFIG", nargs="?", help="the pool's config file")
+    parser.add_argument("--pool", metavar="NAME", help="pool name (instead of CONFIG)")
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help="the pool's state_dir (default: from CONFIG, else ./var/<pool>)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(handler=_handle)
 
 
+def _target(args: argparse.Namespace) -> tuple[str, str, list[str]]:
+    """Pool name, state dir and camera ids the user asked about."""
+    if args.config:
+        from kvs_pool.config import load_config
+        config = load_config(args.config, check_files=False)
+        return (config.pool.name, args.state_dir or str(config.pool.state_dir),
+                list(config.camera_ids))
+    if not args.pool:
+        raise KvsPoolError("give the pool's CONFIG file or --pool NAME")
+    prefix = f"{NAME_PREFIX}.{args.pool}."
+    cameras = sorted(e[len(prefix):] for e in os.listdir(SHM_DIR) if e.startswith(prefix))
+    return args.pool, args.state_dir or os.path.join("var", args.pool), cameras
+
+
+def _ring(pool: str, camera_id: str) -> RingStatus | None:
+    try:
+        with RingReader.attach(pool, camera_id) as reader:
+            return reader.status()
+    except RingError:
+        return None
+
+
+def _age(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "never"
+    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.0f}m"
+
+
+def collect_rows(pool: str, state: dict[str, Any] | None, cameras: list[str]) -> list[dict]:
+    """One row per camera: ring values plus the supervisor's view of its decoder."""
+    workers = {w.get("camera_id"): w for w in (state or {}).get("workers", [])
+               if w.get("kind") == "decoder"}
+    rows = []
+    for camera_id in cameras:
+        ring, worker = _ring(pool, camera_id), workers.get(camera_id)
+        row: dict[str, Any] = {"camera_id": camera_id, "running": ring is not None}
+        if ring is not None:
+            row.update(state=ConnectionState(ring.state).name.lower(), fps=round(ring.fps, 2),
+                       frames=ring.frames, last_frame_age=ring.last_frame_age,
+                       restarts=max(ring.writer_starts - 1, 0), pid=ring.producer_pid)
+        if worker is not None:
+            row.update(restarts=worker["restarts"], up=worker["up"],
+                       backoff_s=worker["backoff_s"], last_exit=worker["last_exit"])
+        rows.append(row)
+    return rows
+
+
+def _decoder_cell(row: dict) -> str:
+    if "up" not in row:
+        return f"pid {row['pid']}" if row.get("pid") else "-"
+    if row["up"]:
+        return "up"
+    return f"down, retry in {row['backoff_s']:.0f}s ({row['last_exit']})"
+
+
+def format_table(rows: list[dict]) -> str:
+    """The rows as an aligned text table."""
+    cells = [_COLUMNS]
+    for r in rows:
+        if not r["running"]:
+            cells.append((r["camera_id"], "no ring", "-", "-", "-", "-", _decoder_cell(r)))
+            continue
+        cells.append((r["camera_id"], r["state"], f"{r['fps']:.1f}", str(r["frames"]),
+                      str(r.get("restarts", 0)), _age(r["last_frame_age"]), _decoder_cell(r)))
+    widths = [max(len(row[i]) for row in cells) for i in range(len(_COLUMNS))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+                     for row in cells)
+
+
 def _handle(args: argparse.Namespace) -> int:
-    print("kvs-pool status: not implemented yet")
-    return 2
+    from kvs_pool.supervisor.statefile import read_state
+    pool, state_dir, cameras = _target(args)
+    if not cameras:
+        print(f"kvs-pool status: pool {pool!r} has no rings: is it running on this host?",
+              file=sys.stderr)
+        return 1
+    rows = collect_rows(pool, read_state(state_dir), cameras)
+    if args.json:
+        print(json.dumps({"pool": pool, "cameras": rows}, default=str, indent=1))
+    else:
+        print(format_table(rows))
+    return 0 if any(r["running"] for r in rows) else 1

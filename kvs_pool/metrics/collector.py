@@ -1,0 +1,174 @@
+"""The Prometheus collector of a pool: reads ring headers, the worker table and worker stats
+files at scrape time (``collect()`` is called fresh on each scrape; nothing is cached).
+
+Per camera (label ``camera_id``), the six metrics users already query::
+
+    kvs_hls_reconnects_total  kvs_hls_frames_total  kvs_hls_url_refreshes_total
+    kvs_hls_read_errors_total kvs_hls_last_frame_timestamp  kvs_hls_connection_state
+
+plus ring and health gauges (``kvs_pool_ring_*``, ``kvs_pool_decode_fps``,
+``kvs_pool_camera_healthy``); per worker (labels ``worker``, ``kind``, ``camera_id``) the
+restart count, up/down, pending backoff delay and consecutive failures; per process (label
+``worker``, the supervisor included) CPU seconds and resident memory from psutil; and every
+numeric field of the ``<stats_dir>/<worker>.json`` files inference workers write, as
+``kvs_pool_worker_stat{worker, stat}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+
+import psutil
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from kvs_pool.metrics.health import camera_problem
+from kvs_pool.metrics.view import PoolView, WorkerView
+from kvs_pool.ring import RingStatus
+
+__all__ = ["PoolCollector", "CAMERA_METRICS"]
+
+log = logging.getLogger(__name__)
+
+# name, kind, help, RingStatus attribute
+CAMERA_METRICS = (
+    ("kvs_hls_reconnects_total", "counter", "Reconnections of the camera's source", "reconnects"),
+    ("kvs_hls_frames_total", "counter", "Frames decoded and written to the ring", "frames"),
+    ("kvs_hls_url_refreshes_total", "counter", "HLS session URL refreshes", "url_refreshes"),
+    ("kvs_hls_read_errors_total", "counter", "Failed reads/opens of the source", "read_errors"),
+    ("kvs_hls_last_frame_timestamp", "gauge", "Capture time (Unix s) of the last frame",
+     "last_frame_wall"),
+    ("kvs_hls_connection_state", "gauge",
+     "0 disconnected, 1 connecting, 2 connected, 3 reconnecting, 4 error", "state"),
+    ("kvs_pool_ring_frames_written_total", "counter", "Frames committed to the ring (sequence)",
+     "write_seq"),
+    ("kvs_pool_ring_frames_dropped_total", "counter",
+     "Frames read from the source but not written (target_fps sampling, skipped)", "skipped"),
+    ("kvs_pool_decode_fps", "gauge", "Frames per second written to the ring (EWMA)", "fps"),
+    ("kvs_pool_ring_heartbeat_age_seconds", "gauge", "Seconds since the decoder's heartbeat",
+     "heartbeat_age"),
+    ("kvs_pool_ring_last_frame_age_seconds", "gauge", "Seconds since the last frame",
+     "last_frame_age"),
+)
+
+
+def _family(name: str, kind: str, doc: str, labels: list[str]) -> Metric:
+    cls = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+    return cls(name, doc, labels=labels)
+
+
+class PoolCollector(Collector):
+    """Collector for one pool; register it in a ``CollectorRegistry`` of your own."""
+
+    def __init__(self, view: PoolView) -> None:
+        self.view = view
+        self._procs: dict[int, psutil.Process] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        workers = list(self.view.workers())
+        yield from self._camera_metrics(workers)
+        yield from self._worker_metrics(workers)
+        yield from self._process_metrics(workers)
+        yield self._stats_metric()
+
+    def _camera_metrics(self, workers: list[WorkerView]) -> Iterator[Metric]:
+        families = [(_family(n, k, d, ["camera_id"]), attr) for n, k, d, attr in CAMERA_METRICS]
+        healthy = GaugeMetricFamily("kvs_pool_camera_healthy", "1 if the camera passes /healthz",
+                                    labels=["camera_id"])
+        decoders = {w.camera_id: w for w in workers if w.kind == "decoder"}
+        for camera_id in self.view.camera_ids():
+            status = self.view.ring_status(camera_id)
+            healthy.add_metric([camera_id], 0.0 if camera_problem(
+                decoders.get(camera_id), status) else 1.0)
+            if status is not None:
+                for family, attr in families:
+                    family.add_metric([camera_id], _finite(getattr(status, attr)))
+        yield from (family for family, _ in families)
+        yield healthy
+
+    def _worker_metrics(self, workers: list[WorkerView]) -> Iterator[Metric]:
+        labels = ["worker", "kind", "camera_id"]
+        restarts = CounterMetricFamily("kvs_pool_worker_restarts_total",
+                                       "Restarts of the worker by the supervisor", labels=labels)
+        up = GaugeMetricFamily("kvs_pool_worker_up", "1 while the worker process runs",
+                               labels=labels)
+        backoff = GaugeMetricFamily("kvs_pool_worker_backoff_seconds",
+                                    "Delay before the pending restart (0 when running)",
+                                    labels=labels)
+        failures = GaugeMetricFamily("kvs_pool_worker_consecutive_failures",
+                                     "Failures in a row (crash loop when growing)", labels=labels)
+        for w in workers:
+            values = [w.name, w.kind, w.camera_id or ""]
+            restarts.add_metric(values, w.restarts)
+            up.add_metric(values, 1.0 if w.up else 0.0)
+            backoff.add_metric(values, w.backoff_s)
+            failures.add_metric(values, w.failures)
+        yield from (restarts, up, backoff, failures)
+
+    def _process_metrics(self, workers: list[WorkerView]) -> Iterator[Metric]:
+        cpu = CounterMetricFamily("kvs_pool_process_cpu_seconds_total",
+                                  "User + system CPU seconds of the process", labels=["worker"])
+        rss = GaugeMetricFamily("kvs_pool_process_resident_memory_bytes",
+                                "Resident memory of the process", labels=["worker"])
+        pids = [("supervisor", os.getpid())] + [(w.name, w.pid) for w in workers if w.pid]
+        for name, pid in pids:
+            sample = self._sample(pid)
+            if sample is not None:
+                cpu.add_metric([name], sample[0])
+                rss.add_metric([name], sample[1])
+        self._procs = {pid: p for pid, p in self._procs.items() if pid in dict(pids).values()}
+        yield from (cpu, rss)
+
+    def _sample(self, pid: int) -> tuple[float, float] | None:
+        try:
+            proc = self._procs.get(pid) or self._procs.setdefault(pid, psutil.Process(pid))
+            with proc.oneshot():
+                times, memory = proc.cpu_times(), proc.memory_info()
+            return times.user + times.system, float(memory.rss)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            self._procs.pop(pid, None)
+            return None
+
+    def _stats_metric(self) -> Metric:
+        family = GaugeMetricFamily("kvs_pool_worker_stat",
+                                   "Numeric fields of the workers' stats files",
+                                   labels=["worker", "stat"])
+        directory = self.view.stats_dir
+        if not directory or not os.path.isdir(directory):
+            return family
+        for entry in sorted(os.listdir(directory)):
+            if entry.endswith(".json"):
+                for stat, value in _numeric_fields(os.path.join(directory, entry)):
+                    family.add_metric([entry[:-5], stat], value)
+        return family
+
+
+def _numeric_fields(path: str) -> Iterator[tuple[str, float]]:
+    """Numeric leaves of a JSON stats file, nested keys joined with '_'."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError) as exc:
+        log.debug("unreadable stats file %s: %s", path, exc)
+        return
+    stack = [("", doc)]
+    while stack:
+        prefix, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((f"{prefix}_{k}" if prefix else str(k), v) for k, v in node.items())
+        elif isinstance(node, (int, float)) and not isinstance(node, bool):
+            yield prefix, _finite(node)
+
+
+def _finite(value: float) -> float:
+    """Prometheus accepts +Inf, but an age of 'never' reads better as -1."""
+    value = float(value)
+    return -1.0 if value == float("inf") else value
+
+
+def ring_values(status: RingStatus) -> dict[str, float]:
+    """The per-camera values of one ring, by metric name (used by ``kvs-pool status``)."""
+    return {name: _finite(getattr(status, attr)) for name, _, _, attr in CAMERA_METRICS}

@@ -1,0 +1,90 @@
+"""The pool's HTTP endpoint, served from a thread of the supervisor: ``/metrics`` (Prometheus
+text from our own registry) and ``/healthz`` (200 when every camera is healthy, else 503 with a
+JSON body naming the cameras that are not and why).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from kvs_pool.errors import KvsPoolError
+from kvs_pool.metrics.collector import PoolCollector
+from kvs_pool.metrics.health import unhealthy_cameras
+from kvs_pool.metrics.view import PoolView
+
+__all__ = ["MetricsServer"]
+
+log = logging.getLogger(__name__)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "_Server"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.server.registry))
+        elif path == "/healthz":
+            problems = unhealthy_cameras(self.server.view)
+            body = {"healthy": not problems, "pool": self.server.view.pool,
+                    "unhealthy": problems}
+            self._send(503 if problems else 200, "application/json",
+                       json.dumps(body, sort_keys=True).encode() + b"\n")
+        else:
+            self._send(404, "text/plain", b"not found: try /metrics or /healthz\n")
+
+    def _send(self, code: int, content_type: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, fmt: str, *args: object) -> None:
+        log.debug("metrics %s", fmt % args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    registry: CollectorRegistry
+    view: PoolView
+
+
+class MetricsServer:
+    """``/metrics`` and ``/healthz`` for one pool, on ``host:port`` (port 0: any free)."""
+
+    def __init__(self, view: PoolView, host: str = "127.0.0.1", port: int = 9108) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(PoolCollector(view))
+        try:
+            self._httpd = _Server((host, port), _Handler)
+        except OSError as exc:
+            raise KvsPoolError(f"metrics endpoint cannot listen on {host}:{port}: {exc} "
+                               "(set pool.metrics.port to a free port, or 0)") from exc
+        self._httpd.registry, self._httpd.view = self.registry, view
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="metrics",
+                                        kwargs={"poll_interval": 0.5}, daemon=True)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._httpd.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("metrics on %s/metrics, health on %s/healthz", self.url, self.url)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._httpd.shutdown()
+        self._httpd.server_close()

@@ -1,0 +1,81 @@
+"""A worker slot: one spec, its current process (if any), and its restart bookkeeping.
+
+Restart delay after an exit (per worker, from the camera's backoff policy):
+
+* the first failure after a healthy run restarts at once (a decoder killed after hours of
+  work is back in well under 2 s plus connect time);
+* each further consecutive failure waits the backoff's next delay: initial_s, x factor, up to
+  max_s, jittered (defaults 5 s -> 60 s, x2, 80-120 %);
+* a permanent failure (exit 3, configuration) waits max_s at once;
+* a run longer than ``reset_after_s`` forgets past failures.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from kvs_pool.backoff import Backoff
+from kvs_pool.metrics import WorkerView
+from kvs_pool.supervisor.child import ChildHandle
+from kvs_pool.supervisor.specs import WorkerSpec
+from kvs_pool.workers import EXIT_CONFIG
+
+__all__ = ["WorkerSlot"]
+
+
+@dataclass
+class WorkerSlot:
+    """Runtime state of one supervised worker (owned by the arbiter's main loop)."""
+
+    spec: WorkerSpec
+    backoff: Backoff = field(init=False)
+    handle: ChildHandle | None = None
+    started: float = 0.0                 # monotonic time of the last spawn
+    restart_at: float | None = 0.0       # monotonic time of the next spawn; None: none planned
+    spawns: int = 0
+    kill_at: float | None = None         # SIGKILL deadline after a SIGTERM we sent
+    retiring: str | None = None          # why we stopped it: "remove", "replace", "stall"
+    next_spec: WorkerSpec | None = None
+    last_exit: str = ""
+    delay: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.backoff = Backoff(self.spec.backoff, random.Random())
+
+    @property
+    def up(self) -> bool:
+        return self.handle is not None
+
+    @property
+    def restarts(self) -> int:
+        return max(self.spawns - 1, 0)
+
+    def plan_restart(self, code: int | None, now: float) -> float:
+        """Record an exit and schedule the next spawn; returns the delay chosen."""
+        policy = self.spec.backoff
+        if now - self.started >= policy.reset_after_s:
+            self.backoff.reset()
+        if code == EXIT_CONFIG:
+            self.backoff.failures += 1
+            delay = policy.max_s * self.backoff.rng.uniform(policy.jitter_low, policy.jitter_high)
+        elif self.backoff.failures == 0:
+            self.backoff.failures = 1     # fast first restart; the next one backs off
+            delay = 0.0
+        else:
+            delay = self.backoff.policy.base_delay(self.backoff.failures) * \
+                self.backoff.rng.uniform(policy.jitter_low, policy.jitter_high)
+            self.backoff.failures += 1
+        self.delay = delay
+        self.restart_at = now + delay
+        return delay
+
+    def view(self, now: float) -> WorkerView:
+        """An immutable snapshot for metrics and the state file."""
+        pending = max(self.restart_at - now, 0.0) if self.restart_at is not None else 0.0
+        return WorkerView(
+            name=self.spec.name, kind=self.spec.kind, camera_id=self.spec.camera_id,
+            pid=self.handle.pid if self.handle else 0, up=self.up, restarts=self.restarts,
+            failures=self.backoff.failures, backoff_s=0.0 if self.up else pending,
+            last_exit=self.last_exit, heartbeat_timeout_s=self.spec.heartbeat_timeout_s,
+            frame_timeout_s=self.spec.frame_timeout_s)

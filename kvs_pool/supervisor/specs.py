@@ -1,0 +1,71 @@
+"""Worker specs: what the supervisor runs, derived from a config, compared on reload.
+
+A ``WorkerSpec`` is generic: a name, a kind, an entry point ``"module:function"`` called as
+``fn(payload, stop) -> exit code`` in a spawned process (see ``kvs_pool.workers``), a picklable
+payload, and the restart/stall settings. Two specs are equal when nothing a worker sees would
+change, so on SIGHUP "changed" means ``old != new``. Adding a kind is one builder here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any
+
+from kvs_pool.backoff import BackoffPolicy
+from kvs_pool.config import CameraConfig, PipelineConfig, PoolConfig
+from kvs_pool.workers.decoder import DecoderArgs
+
+__all__ = ["WorkerSpec", "specs_from_config", "DECODER_ENTRY", "INFERENCE_ENTRY"]
+
+DECODER_ENTRY = "kvs_pool.workers.decoder:run_decoder"
+INFERENCE_ENTRY = "kvs_pool.workers.inference:run_inference"
+# Dummy credentials for the embedded emulator: boto3 must sign, the emulator does not check.
+_EMULATOR_ENV = (("AWS_ACCESS_KEY_ID", "emulator"), ("AWS_SECRET_ACCESS_KEY", "emulator"))
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """One supervised worker."""
+
+    name: str
+    kind: str
+    entry: str
+    payload: Any
+    camera_id: str | None = None
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    heartbeat_timeout_s: float = 20.0
+    frame_timeout_s: float = 15.0
+    env: tuple[tuple[str, str], ...] = ()
+
+
+def decoder_spec(config: PoolConfig, camera: CameraConfig) -> WorkerSpec:
+    """The decoder of one camera (named ``decoder-<camera id>``)."""
+    env = _EMULATOR_ENV if config.emulator.enabled else ()
+    return WorkerSpec(
+        name=f"decoder-{camera.id}", kind="decoder", entry=DECODER_ENTRY,
+        payload=DecoderArgs(pool=config.pool.name, camera=camera, aws=config.aws),
+        camera_id=camera.id, backoff=camera.backoff.policy(),
+        heartbeat_timeout_s=camera.stall.heartbeat_timeout_s,
+        frame_timeout_s=camera.frame_timeout_s, env=env)
+
+
+def inference_spec(config: PoolConfig, pipeline: PipelineConfig) -> WorkerSpec:
+    """The inference worker of one pipeline (named ``inference-<pipeline>``)."""
+    return WorkerSpec(
+        name=f"inference-{pipeline.name}", kind="inference", entry=INFERENCE_ENTRY,
+        payload=(config, pipeline.name), backoff=config.defaults.backoff.policy(),
+        heartbeat_timeout_s=config.defaults.stall.heartbeat_timeout_s)
+
+
+def inference_available() -> bool:
+    """True once the pipeline package ships its worker entry point."""
+    return importlib.util.find_spec(INFERENCE_ENTRY.split(":")[0]) is not None
+
+
+def specs_from_config(config: PoolConfig) -> dict[str, WorkerSpec]:
+    """Every worker the config asks for, by name (decoders first, then inference)."""
+    specs = [decoder_spec(config, camera) for camera in config.cameras]
+    if config.pipelines and inference_available():
+        specs += [inference_spec(config, pipeline) for pipeline in config.pipelines]
+    return {spec.name: spec for spec in specs}
