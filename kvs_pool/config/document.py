@@ -8,7 +8,6 @@ A file that cannot be read or parsed raises ``ConfigError`` naming ``file:line:c
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +18,6 @@ from kvs_pool.errors import ConfigError
 
 __all__ = ["Document", "read_document"]
 
-log = logging.getLogger(__name__)
 _MAX_DEPTH = 64
 
 

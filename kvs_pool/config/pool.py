@@ -94,8 +94,9 @@ class PoolConfig:
         served = {stream.name for stream in self.emulator.streams}
         for index, camera in enumerate(self.cameras):
             kvs = camera.source.kvs
-            endpoint = (kvs.endpoint_url or self.aws.endpoint_url) if kvs else None
-            if kvs and endpoint == self.emulator.endpoint_url and kvs.stream_name not in served:
+            endpoint = (kvs.endpoint_url or self.aws.endpoint_url or "") if kvs else ""
+            if (kvs and endpoint.rstrip("/") == self.emulator.endpoint_url
+                    and kvs.stream_name not in served):
                 yield (f"cameras[{index}].source.kvs.stream_name",
                        f"the emulator serves no stream {kvs.stream_name!r} "
                        f"(emulator.streams: {', '.join(sorted(served))})")

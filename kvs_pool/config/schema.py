@@ -12,15 +12,15 @@ Adding a setting to a section is one line::
 
     threads: int = setting(2, check=at_least(1), doc="onnxruntime intra-op threads")
 
-``setting`` options: ``check`` (a function value -> reason or None, skipped for None),
-``kind="path"`` (resolved against the base directory), ``kind="file"`` (resolved, and must exist
-unless the reader was told not to look at files; ``names=(...)`` lists values taken as they are,
-e.g. built-in model names), ``inherit="<sibling field>"`` (missing keys of
-this field's dataclass items are taken from an already-read sibling, e.g. cameras from
-``defaults``), ``unique="<key>"`` (items of this list must differ in that key; checked on the
-raw items, so it is reported even when an item has other faults). A dataclass may define ``validate(self)`` yielding ``(relative key, reason)`` for
-checks that span fields, and a ``SHORTHAND: ClassVar[str]`` naming the field a bare scalar
-stands for (``kvs: front-door`` means ``kvs: {stream_name: front-door}``).
+``setting`` options: ``check`` (a function value -> reason or None, skipped for None);
+``kind="path"`` (resolved against the base directory); ``kind="file"`` (resolved, and must
+exist unless the reader was told not to look at files), with ``names=(...)`` listing values
+taken as they are (built-in model names); ``inherit="<sibling field>"`` (missing keys of this
+field's dataclass items come from an already-read sibling: cameras from ``defaults``);
+``unique="<key>"`` (list items must differ in that key; checked on the raw items, so reported
+even when an item has other faults). A dataclass may define ``validate(self)`` yielding
+``(relative key, reason)`` for rules spanning fields, and ``SHORTHAND: ClassVar[str]`` naming
+the field a bare scalar stands for (``kvs: front-door`` = ``kvs: {stream_name: front-door}``).
 """
 
 from __future__ import annotations
@@ -56,12 +56,17 @@ INVALID: Any = _Invalid()
 _ABSENT: Any = object()
 
 
+_OPTIONS = frozenset({"kind", "names", "inherit", "unique"})
+
+
 def setting(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING,
-            check: Check | None = None, kind: str | None = None, inherit: str | None = None,
-            unique: str | None = None, names: tuple[str, ...] = (), doc: str = "") -> Any:
-    """A dataclass field with the reader's metadata (see the module docstring)."""
-    metadata = {"check": check, "kind": kind, "inherit": inherit, "unique": unique,
-                "names": names, "doc": doc}
+            check: Check | None = None, doc: str = "", **options: Any) -> Any:
+    """A dataclass field with the reader's metadata: ``check``, ``doc`` and the ``options``
+    ``kind``, ``names``, ``inherit``, ``unique`` (see the module docstring)."""
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise TypeError(f"setting(): unknown options {sorted(unknown)}")
+    metadata = {"check": check, "doc": doc, **options}
     return dataclasses.field(default=default, default_factory=factory, metadata=metadata)
 
 
