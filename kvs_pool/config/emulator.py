@@ -22,8 +22,9 @@ class EmulatorStream:
     width: int = setting(1280, check=between(16, 7680))
     height: int = setting(720, check=between(16, 4320))
     fps: float = setting(25.0, check=between(0.1, 120))
-    gop: int = setting(50, check=at_least(1), doc="frames per key frame")
-    fragment_s: float = setting(2.0, check=greater_than(0), doc="seconds per HLS fragment")
+    gop: int = setting(50, check=at_least(1), doc="frames per key frame = per HLS fragment")
+    seconds: float = setting(20.0, check=greater_than(0), doc="length of the looping clip")
+    file: str | None = setting(None, kind="file", doc="serve this H.264 file instead")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -123,6 +123,7 @@ class ConfirmConfig:
     mode: Literal["hits", "median"] = "hits"
     score_threshold: float = setting(0.5, check=between(0, 1), doc="for mode: median")
     end_after_s: float = setting(10.0, check=greater_than(0), doc="absent this long: end event")
+    per_roi: bool = setting(False, doc="confirm each (class, ROI zone) on its own")
 
     def validate(self) -> Iterator[tuple[str, str]]:
         if self.hits > self.window:
@@ -140,6 +141,7 @@ class PipelineConfig:
     roi: dict[str, tuple[RoiZone, ...]] = setting(factory=dict, doc="camera id -> zones")
     confirm: ConfirmConfig = setting(factory=ConfirmConfig)
     publishers: tuple[PublisherConfig, ...] = ()
+    max_fps: float | None = setting(None, check=greater_than(0), doc="per camera; null: every new frame")
 
     def validate(self) -> Iterator[tuple[str, str]]:
         for index, camera in enumerate(self.cameras):
