@@ -31,7 +31,7 @@ class MotionParams:
 
     width: int = 320                # analysis width in pixels (height keeps the aspect ratio)
     threshold: float = 16.0         # MOG2 variance threshold (squared distance) for foreground
-    min_area: float = 0.002         # smallest blob, as a fraction of the frame area
+    min_area: float = 0.0005        # smallest blob, as a fraction of the frame area
     label: str = "motion"           # class name of the boxes when used as the detector
     history: int = 500              # frames the background model remembers
     blur: int = 5                   # Gaussian blur kernel (odd; 0 disables)
@@ -88,12 +88,14 @@ class GateParams:
     enabled: bool = True
     downscale_width: int = 320
     threshold: float = 16.0
-    min_area: float = 0.002
+    min_area: float = 0.0005
+    history: int = 500
     refresh_s: float | None = 10.0    # let a frame through at least this often; None: never
 
     def motion(self) -> MotionParams:
         """The background-subtraction settings of the gate."""
-        return MotionParams(self.downscale_width, self.threshold, self.min_area)
+        return MotionParams(self.downscale_width, self.threshold, self.min_area,
+                            history=self.history)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,239 @@
+"""The inference worker: one pipeline's cameras → newest frame → detection pipeline → events.
+
+Entry point ``kvs_pool.workers.inference:run_inference(payload, stop)``, ``payload`` being
+``(PoolConfig, pipeline_name)`` (see ``supervisor.specs.inference_spec``); the worker is named
+``inference-<pipeline>``. It attaches to each camera of the pipeline with ``kvs_pool.client``
+(retrying cameras whose ring is not there yet), and in turn takes each camera's **newest** frame
+if it has not seen it (so it never builds a backlog; frames it never looked at are counted as
+``frames_missed``), at most ``max_fps`` per camera when the pipeline sets it. Frames are read as
+zero-copy views; a frame overwritten while being read is dropped (``frames_torn``).
+
+Events go to the durable outbox (``<state_dir>/outbox/<worker>.sqlite3``) drained by the
+publish loop, and to a ``LogSink`` for ``log`` publishers. About once a second the worker writes
+``<state_dir>/stats/<worker>.json`` (``pipeline.stats`` layout + outbox counters): the parent's
+metrics read it, and its mtime is the worker's heartbeat. Exit codes: ``kvs_pool.workers``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kvs_pool import client
+from kvs_pool.config import PipelineConfig, PoolConfig
+from kvs_pool.errors import ConfigError, DetectorError, KvsPoolError, RingError
+from kvs_pool.pipeline import (
+    CameraSetup, ConfirmParams, Detector, GateParams, LogSink, MotionDetector, MotionParams,
+    MultiSink, Pipeline, YoloDetector, YoloParams, Zone,
+)
+from kvs_pool.pipeline.events import EventSink
+from kvs_pool.pipeline.stats import write_json_atomic
+from kvs_pool.workers import EXIT_CONFIG, EXIT_OK, EXIT_ORPHANED
+
+__all__ = ["run_inference", "build_detector", "camera_setups", "worker_name"]
+
+log = logging.getLogger(__name__)
+
+STATS_INTERVAL_S = 1.0
+_ATTACH_RETRY_S = 1.0
+_IDLE_WAIT_S = 0.1
+
+
+def worker_name(pipeline: str) -> str:
+    """The supervisor's name for a pipeline's worker (also its stats file's name)."""
+    return f"inference-{pipeline}"
+
+
+def _fields(obj: Any, cls: type) -> dict[str, Any]:
+    """The attributes of config object ``obj`` that dataclass ``cls`` also has."""
+    names = cls.__dataclass_fields__
+    return {k: getattr(obj, k) for k in names if hasattr(obj, k) and k != "type"}
+
+
+def build_detector(pipe: PipelineConfig, cache_dir: Path) -> Detector:
+    """The pipeline's detector from its config (``yolo`` or ``motion``)."""
+    det = pipe.detector
+    if det.type == "motion":
+        return MotionDetector(MotionParams(min_area=det.min_area, label=det.label))
+    params = _fields(det, YoloParams)
+    params["cache_dir"] = params.get("cache_dir") or str(cache_dir)
+    return YoloDetector(YoloParams(**params))
+
+
+def camera_setups(pipe: PipelineConfig) -> list[CameraSetup]:
+    """Per-camera gate, zones and confirmation (no gate when motion is the detector)."""
+    gated = pipe.motion_gate.enabled and pipe.detector.type != "motion"
+    gate = GateParams(**_fields(pipe.motion_gate, GateParams)) if gated else None
+    confirm = ConfirmParams(**_fields(pipe.confirm, ConfirmParams))
+    return [CameraSetup(cid, gate, tuple(Zone(**_fields(z, Zone)) for z in pipe.zones(cid)), confirm)
+            for cid in pipe.cameras]
+
+
+@dataclass
+class _Feed:
+    """One camera of the pipeline, attached or waiting to be."""
+
+    camera_id: str
+    cam: client.Camera | None = None
+    last_seq: int = 0
+    last_done: float = float("-inf")
+    retry_at: float = 0.0
+
+
+class _Publishing:
+    """The sinks of a pipeline: outbox + publish loop, and the log sink."""
+
+    def __init__(self, config: PoolConfig, pipe: PipelineConfig, worker: str) -> None:
+        from kvs_pool.publish import LoopParams, OutboxParams, build_publishers, open_publishing
+        sinks: list[EventSink] = []
+        if any(p.type == "log" for p in pipe.publishers):
+            sinks.append(LogSink())
+        durable = [p for p in pipe.publishers if p.type != "log"]
+        self.outbox = self.loop = None
+        if durable:
+            path = Path(config.pool.state_dir) / "outbox" / f"{worker}.sqlite3"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.outbox, self.loop = open_publishing(
+                path, build_publishers(durable, aws=config.aws),
+                OutboxParams(path, max_events=config.outbox.max_events),
+                LoopParams(backoff=config.outbox.retry.policy()))
+            self.loop.start()
+            sinks.append(self.outbox)
+        self.sink = MultiSink(sinks)
+
+    def stats(self) -> dict[str, Any]:
+        return self.outbox.snapshot_stats() if self.outbox else {}
+
+    def close(self, flush_s: float) -> None:
+        if self.loop is not None:
+            self.loop.stop(flush_timeout_s=flush_s)
+        if self.outbox is not None:
+            self.outbox.close()
+
+
+class _Worker:
+    """The loop of one inference worker."""
+
+    def __init__(self, config: PoolConfig, pipe: PipelineConfig, stop: threading.Event) -> None:
+        self.config, self.stop, self.parent = config, stop, os.getppid()
+        self.name = worker_name(pipe.name)
+        state = Path(config.pool.state_dir)
+        self.stats_path = state / "stats" / f"{self.name}.json"
+        self.min_interval = 1.0 / pipe.max_fps if pipe.max_fps else 0.0
+        self.publishing = _Publishing(config, pipe, self.name)
+        self.pipeline = Pipeline(pipe.name, build_detector(pipe, state / "models"),
+                                 self.publishing.sink, camera_setups(pipe))
+        self.feeds = [_Feed(cid) for cid in pipe.cameras]
+        self.next_stats = 0.0
+        self.orphaned = False
+
+    def run(self) -> int:
+        """Process frames until ``stop`` is set (or the supervisor is gone)."""
+        log.info("%s: %d camera(s), detector %s", self.name, len(self.feeds), self.pipeline.detector.name)
+        while not self.stop.is_set():
+            if not self._pass():
+                self._idle()
+            self._housekeeping()
+        return EXIT_ORPHANED if self.orphaned else EXIT_OK
+
+    def _pass(self) -> bool:
+        """Offer each camera's newest unseen frame to the pipeline; True if any was processed."""
+        busy = False
+        for feed in self.feeds:
+            if feed.cam is None and not self._attach(feed):
+                continue
+            try:
+                busy |= self._offer(feed)
+            except RingError as exc:           # the pool closed the ring (stopping, reloading)
+                log.info("camera %s detached: %s", feed.camera_id, exc)
+                self._detach(feed)
+        return busy
+
+    def _offer(self, feed: _Feed) -> bool:
+        if time.monotonic() - feed.last_done < self.min_interval:
+            return False
+        frame = feed.cam.latest() if feed.cam else None
+        if frame is None or frame.seq <= feed.last_seq:
+            return False
+        counters = self.pipeline.stats.camera(feed.camera_id)
+        if feed.last_seq:
+            counters.frames_missed += max(frame.seq - feed.last_seq - 1, 0)
+        feed.last_seq, feed.last_done = frame.seq, time.monotonic()
+        self.pipeline.process(feed.camera_id, frame.array, frame.capture_ts, frame.is_intact)
+        return True
+
+    def _attach(self, feed: _Feed) -> bool:
+        if time.monotonic() < feed.retry_at:
+            return False
+        try:
+            feed.cam = client.attach(feed.camera_id, pool=self.config.pool.name)
+        except RingError as exc:
+            feed.retry_at = time.monotonic() + _ATTACH_RETRY_S
+            log.debug("camera %s not attachable yet: %s", feed.camera_id, exc)
+            return False
+        log.info("attached to camera %s", feed.camera_id)
+        return True
+
+    def _detach(self, feed: _Feed) -> None:
+        if feed.cam is not None:
+            feed.cam.close()
+        feed.cam, feed.retry_at = None, time.monotonic() + _ATTACH_RETRY_S
+
+    def _idle(self) -> None:
+        """Nothing new: sleep on a camera's futex (or the stop event) for a short while."""
+        attached = [f for f in self.feeds if f.cam is not None]
+        if len(attached) == 1 and not self.min_interval:
+            try:
+                attached[0].cam.reader.wait(_IDLE_WAIT_S)
+            except RingError:
+                self._detach(attached[0])
+            return
+        self.stop.wait(_IDLE_WAIT_S / max(len(attached), 1) if attached else _IDLE_WAIT_S)
+
+    def _housekeeping(self) -> None:
+        if os.getppid() != self.parent and not self.orphaned:
+            log.error("supervisor %d died: stopping", self.parent)
+            self.orphaned = True
+            self.stop.set()
+        if time.monotonic() >= self.next_stats:
+            self.write_stats()
+            self.next_stats = time.monotonic() + STATS_INTERVAL_S
+
+    def write_stats(self) -> None:
+        """The stats file: pipeline counters, histogram, outbox counters."""
+        doc = self.pipeline.stats.to_dict(self.name, self.pipeline.detector.name)
+        doc["outbox"] = self.publishing.stats()
+        write_json_atomic(self.stats_path, doc)
+
+    def close(self) -> None:
+        for feed in self.feeds:
+            self._detach(feed)
+        self.write_stats()
+        self.publishing.close(self.config.pool.shutdown_timeout_s / 2)
+        self.pipeline.close()
+
+
+def run_inference(payload: tuple[PoolConfig, str], stop: threading.Event) -> int:
+    """Entry point ``kvs_pool.workers.inference:run_inference``; returns the exit code."""
+    config, name = payload
+    pipe = next((p for p in config.pipelines if p.name == name), None)
+    if pipe is None:
+        log.error("pipeline %r is not in the configuration", name)
+        return EXIT_CONFIG
+    try:
+        worker = _Worker(config, pipe, stop)
+    except (ConfigError, DetectorError, ValueError) as exc:
+        log.error("pipeline %s cannot start: %s", name, exc)
+        return EXIT_CONFIG
+    try:
+        return worker.run()
+    except KvsPoolError as exc:
+        log.error("pipeline %s failed: %s", name, exc)
+        raise
+    finally:
+        worker.close()

@@ -1,0 +1,155 @@
+"""The inference worker on a real ring: frames written here, the real YOLOv3-tiny, the outbox.
+
+A person (cut from Debian's darknet ``person.jpg``) walks across a static scene into a zone;
+the worker must emit exactly one confirmed ``start`` (and its ``end`` once the person is gone),
+skip static frames at the motion gate, and write its stats file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from kvs_pool.config import parse_config
+from kvs_pool.ring import RingGeometry, RingWriter, create_ring
+from kvs_pool.workers import EXIT_CONFIG, EXIT_OK
+from kvs_pool.workers.inference import run_inference, worker_name
+
+PHOTOS = Path(os.environ.get("KVS_POOL_TEST_PHOTOS") or
+              Path(__file__).resolve().parents[2] / ".cache/darknet/usr/share/darknet/data")
+W, H = 640, 360
+
+
+def config_text(pool: str, tmp: Path, cache: Path, detector: str = "classes: [person]") -> str:
+    (tmp / "clip.mp4").write_bytes(b"")
+    return f"""
+pool: {{name: {pool}, state_dir: {tmp}/state}}
+cameras:
+  - id: cam1
+    source: {{url: {tmp}/clip.mp4}}
+pipelines:
+  - name: people
+    cameras: [cam1]
+    motion_gate: {{refresh_s: 0.3}}
+    detector: {{type: yolo, model: yolov3-tiny, input_size: 416, cache_dir: {cache}, {detector}}}
+    roi: {{cam1: [{{name: right, points: [[0.5, 0], [1, 0], [1, 1], [0.5, 1]]}}]}}
+    confirm: {{hits: 3, window: 5, end_after_s: 1.0, cooldown_s: 30}}
+    publishers: [{{type: jsonl, path: {tmp}/events.jsonl}}]
+"""
+
+
+def person_crop() -> np.ndarray:
+    image = cv2.imread(str(PHOTOS / "person.jpg"))
+    if image is None:
+        pytest.fail(f"{PHOTOS / 'person.jpg'} is missing: mkdir -p .cache/darknet && cd "
+                    ".cache/darknet && apt-get download darknet && dpkg -x darknet_*.deb .")
+    return cv2.resize(image[60:410, 170:300], (92, 248))
+
+
+def scene(person: np.ndarray | None, x: int = 0) -> np.ndarray:
+    frame = np.full((H, W, 3), (90, 110, 100), np.uint8)
+    cv2.rectangle(frame, (20, 300), (200, 340), (60, 60, 60), -1)     # something static
+    if person is not None:
+        frame[60:308, x:x + 92] = person
+    return frame
+
+
+def write_walk(writer: RingWriter, stop: threading.Event) -> None:
+    """Static scene, a person walking left to right (then gone), static again; ~15 fps."""
+    person = person_crop()
+    frames = [scene(None)] * 10 + [scene(person, x) for x in range(0, W - 92, 12)]
+    frames += [scene(None)] * 60
+    for frame in frames:
+        if stop.is_set():
+            return
+        np.copyto(writer.loan(H, W), frame)
+        writer.commit(time.time())
+        writer.heartbeat()
+        time.sleep(1 / 15)
+
+
+@pytest.fixture
+def ring(pool_name: str) -> Iterator[RingWriter]:
+    owner = create_ring(pool_name, "cam1", RingGeometry(W, H, slots=8))
+    writer = RingWriter.attach(pool_name, "cam1")
+    yield writer
+    writer.close()
+    owner.unlink()
+
+
+def wait_for(check: Callable[[], object], timeout: float) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    return check()
+
+
+def read_events(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_walk_into_the_zone_is_one_event(ring: RingWriter, pool_name: str, tmp_path: Path,
+                                           tmp_path_factory: pytest.TempPathFactory) -> None:
+    config = parse_config(config_text(pool_name, tmp_path, tmp_path_factory.mktemp("models")))
+    stop, writing = threading.Event(), threading.Event()
+    result: list[int] = []
+    worker = threading.Thread(target=lambda: result.append(run_inference((config, "people"), stop)))
+    worker.start()
+    try:
+        stats_path = tmp_path / "state" / "stats" / f"{worker_name('people')}.json"
+        assert wait_for(stats_path.exists, 60), "worker never wrote its stats (model not loaded?)"
+        write_walk(ring, writing)
+        events_path = tmp_path / "events.jsonl"
+        events = wait_for(lambda: [e for e in read_events(events_path) if e["type"] == "end"]
+                          and read_events(events_path), 30)
+    finally:
+        writing.set()
+        stop.set()
+        worker.join(60)
+    assert result == [EXIT_OK]
+    assert [(e["type"], e["class"], e["roi"]) for e in events] == [
+        ("start", "person", "right"), ("end", "person", "right")]
+    assert events[0]["presence_id"] == events[1]["presence_id"]
+    assert events[0]["box"][0] >= W / 2 - 92 and events[0]["model"] == "yolov3-tiny"
+    stats = json.loads(stats_path.read_text())
+    cam = stats["cameras"]["cam1"]
+    assert cam["events_start"] == 1 and cam["events_end"] == 1
+    assert cam["frames_processed"] > 10 and cam["frames_skipped_motion"] > 10
+    assert stats["inference_seconds"]["count"] >= cam["frames_processed"]
+    assert stats["outbox"]["depth"] == 0
+
+
+def test_missing_ring_is_waited_for_with_heartbeats(pool_name: str, tmp_path: Path,
+                                                    tmp_path_factory: pytest.TempPathFactory) -> None:
+    config = parse_config(config_text(pool_name, tmp_path, tmp_path_factory.mktemp("models")))
+    stop = threading.Event()
+    result: list[int] = []
+    worker = threading.Thread(target=lambda: result.append(run_inference((config, "people"), stop)))
+    worker.start()
+    stats_path = tmp_path / "state" / "stats" / f"{worker_name('people')}.json"
+    try:
+        first = wait_for(lambda: stats_path.exists() and stats_path.stat().st_mtime_ns, 60)
+        assert wait_for(lambda: stats_path.stat().st_mtime_ns > first, 10), "stats not refreshed"
+    finally:
+        stop.set()
+        worker.join(60)
+    assert result == [EXIT_OK]
+
+
+def test_unusable_pipelines_exit_with_the_config_code(pool_name: str, tmp_path: Path,
+                                                      tmp_path_factory: pytest.TempPathFactory) -> None:
+    cache = tmp_path_factory.mktemp("models")
+    config = parse_config(config_text(pool_name, tmp_path, cache, "classes: [unicorn]"))
+    assert run_inference((config, "people"), threading.Event()) == EXIT_CONFIG
+    assert run_inference((config, "no-such-pipeline"), threading.Event()) == EXIT_CONFIG
