@@ -1,9 +1,8 @@
 """Durable event publishing: the on-disk outbox and the AWS publishers it drains to.
 
-Typical use in an inference worker::
+Typical use in an inference worker (``config`` from ``kvs_pool.config.load_config``)::
 
-    publishers = build_publishers(pipeline.publishers, aws=pool.aws)
-    outbox, loop = open_publishing(state_dir / "outbox" / f"{worker}.sqlite", publishers)
+    outbox, loop = publishing_from_config(config, pipeline.publishers, worker="people")
     loop.start()
     outbox.emit(event, render_snapshot(frame, event))   # durable when it returns
     stats = outbox.snapshot_stats()                      # into the worker's stats JSON
@@ -13,9 +12,11 @@ Typical use in an inference worker::
 from kvs_pool.publish.aws import AwsParams
 from kvs_pool.publish.base import OutboxItem, Outcome, Publisher
 from kvs_pool.publish.dynamodb import DynamoParams, DynamoPublisher
-from kvs_pool.publish.factory import build_publishers, open_publishing
+from kvs_pool.publish.factory import (build_publishers, open_publishing,
+                                      publishing_from_config, worker_outbox_path)
 from kvs_pool.publish.jsonl import JsonlParams, JsonlPublisher
 from kvs_pool.publish.kinesis import KinesisParams, KinesisPublisher
+from kvs_pool.publish.logpub import LogParams, LogPublisher
 from kvs_pool.publish.loop import LoopParams, PublisherLoop
 from kvs_pool.publish.outbox import Outbox, OutboxParams
 from kvs_pool.publish.s3 import S3Params, S3Publisher
@@ -26,5 +27,6 @@ __all__ = [
     "AwsParams", "OutboxItem", "Outcome", "Publisher", "DynamoParams", "DynamoPublisher",
     "build_publishers", "open_publishing", "JsonlParams", "JsonlPublisher", "KinesisParams",
     "KinesisPublisher", "LoopParams", "PublisherLoop", "Outbox", "OutboxParams", "S3Params",
-    "S3Publisher", "render_crop", "render_snapshot", "PublishStats",
+    "S3Publisher", "render_crop", "render_snapshot", "PublishStats", "LogParams", "LogPublisher",
+    "publishing_from_config", "worker_outbox_path",
 ]

@@ -5,6 +5,10 @@ dataclass from ``kvs_pool.config``; both have a ``type`` (kinesis | s3 | dynamod
 that type's fields. ``region``, ``endpoint_url``, ``profile``, ``retry_mode`` and
 ``max_attempts`` may be set per publisher and otherwise come from the pool's ``aws`` section.
 Unknown types or fields are a ``ConfigError`` naming them.
+
+``publishing_from_config`` is the one call an inference worker makes: it takes the loaded pool
+config (duck-typed: ``outbox.path``, ``outbox.max_events``, ``outbox.retry.policy()``, ``aws``;
+this package does not import ``kvs_pool.config``) and the pipeline's publisher list.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from kvs_pool.publish.base import Publisher
 from kvs_pool.publish.dynamodb import DynamoParams, DynamoPublisher
 from kvs_pool.publish.jsonl import JsonlParams, JsonlPublisher
 from kvs_pool.publish.kinesis import KinesisParams, KinesisPublisher
+from kvs_pool.publish.logpub import LogParams, LogPublisher
 from kvs_pool.publish.loop import LoopParams, PublisherLoop
 from kvs_pool.publish.outbox import Outbox, OutboxParams
 from kvs_pool.publish.s3 import S3Params, S3Publisher
 
-__all__ = ["build_publishers", "open_publishing"]
+__all__ = ["build_publishers", "open_publishing", "worker_outbox_path", "publishing_from_config"]
 
 _AWS_FIELDS = {f.name for f in dataclasses.fields(AwsParams)}
 _KINDS: dict[str, tuple[type, Callable[[Any], Publisher], bool]] = {
@@ -32,6 +37,7 @@ _KINDS: dict[str, tuple[type, Callable[[Any], Publisher], bool]] = {
     "s3": (S3Params, S3Publisher, True),
     "dynamodb": (DynamoParams, DynamoPublisher, True),
     "jsonl": (JsonlParams, JsonlPublisher, False),
+    "log": (LogParams, LogPublisher, False),
 }
 
 
@@ -71,7 +77,7 @@ def _build_one(index: int, config: Any, pool_aws: dict[str, Any]) -> Publisher:
         fields["aws"] = aws
     try:
         return publisher_cls(params_cls(**fields))
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError([f"{where}: {exc}"]) from None
 
 
@@ -93,3 +99,21 @@ def open_publishing(path: Path, publishers: Sequence[Publisher],
     params = dataclasses.replace(outbox, path=Path(path)) if outbox else OutboxParams(Path(path))
     box = Outbox(params, {p.name: p.stage for p in publishers})
     return box, PublisherLoop(box, publishers, loop)
+
+
+def worker_outbox_path(path: Path | str, worker: str) -> Path:
+    """One outbox file per worker (a file has one owner): ``outbox.sqlite3`` ->
+    ``outbox.<worker>.sqlite3``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.{worker}{path.suffix or '.sqlite3'}")
+
+
+def publishing_from_config(pool: Any, publishers: Sequence[Any],
+                           worker: str) -> tuple[Outbox, PublisherLoop]:
+    """The outbox and (not started) loop of ``worker`` from a loaded ``PoolConfig``."""
+    box = pool.outbox
+    path = worker_outbox_path(box.path, worker)
+    retry = box.retry.policy() if getattr(box, "retry", None) is not None else None
+    loop = LoopParams(backoff=retry) if retry is not None else LoopParams()
+    return open_publishing(path, build_publishers(publishers, getattr(pool, "aws", None)),
+                           OutboxParams(path, max_events=box.max_events), loop)

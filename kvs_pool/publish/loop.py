@@ -137,8 +137,7 @@ class PublisherLoop:
         now = time.monotonic()
         stages = {p.name: p.stage for p in self.publishers}
         return {camera for (name, camera), (_, ready) in self._backoffs.items()
-                if ready > now and stages.get(name, 0) <= publisher.stage
-                and (name == publisher.name or stages.get(name, 0) < publisher.stage)}
+                if ready > now and (name == publisher.name or stages[name] < publisher.stage)}
 
     def _sleep_s(self) -> float:
         now = time.monotonic()

@@ -168,7 +168,11 @@ class Outbox:
         size = len(body) + len(snapshot or b"") + len(crop or b"")
         with self._lock:
             self._check_room(size)
-            inserted = self._insert(event_id, camera_id, body, (snapshot, crop, size))
+            try:
+                inserted = self._insert(event_id, camera_id, body, (snapshot, crop, size))
+            except sqlite3.Error as exc:   # disk full, read-only, corrupt file
+                raise PublishError(f"outbox {self.path}: cannot store event {event_id}: "
+                                   f"{exc}") from exc
             if inserted:
                 self._depth += 1
                 self._bytes += size

@@ -25,11 +25,13 @@ _METADATA_FIELDS = ("event_id", "camera_id", "pipeline", "class", "score", "type
 
 @dataclass(frozen=True)
 class S3Params:
-    """The bucket, key prefix and whether the raw crop is uploaded too."""
+    """The bucket, key prefix and whether the raw crop is uploaded too. ``draw_boxes`` is read by
+    the worker (``render_snapshot`` or the plain frame), not by the publisher."""
 
     bucket: str
     prefix: str = "events"
-    upload_crop: bool = False
+    crop: bool = False
+    draw_boxes: bool = True
     aws: AwsParams = field(default_factory=AwsParams)
     batch_size: int = 50
 
@@ -62,7 +64,7 @@ class S3Publisher:
             return Outcome(item.seq, True)
         try:
             updates = {"snapshot_uri": self._put(item, item.snapshot, "")}
-            if self.params.upload_crop and item.crop is not None:
+            if self.params.crop and item.crop is not None:
                 updates["crop_uri"] = self._put(item, item.crop, "_crop")
         except Exception as exc:  # botocore errors, connection refused, timeouts
             error, throttled = describe_error(exc)

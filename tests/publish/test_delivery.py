@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from awsworld import FAST_LOOP, AwsWorld, FaultProxy, LocalMoto, make_event, wait_until
 
-from kvs_pool.publish import Outbox, open_publishing, render_snapshot
+from kvs_pool.publish import Outbox, OutboxItem, open_publishing, render_snapshot
 from kvs_pool.publish.dynamodb import sort_key_value
 
 FRAME = np.full((240, 320, 3), 40, np.uint8)
@@ -178,3 +178,14 @@ def test_failed_head_blocks_only_its_own_camera(world: AwsWorld, fault_proxy: Fa
     assert cam_b_later <= before, "cam-b was not held up by cam-a"
     order = _per_camera(world.kinesis_records())
     assert order == {"cam-a": [0, 1, 2, 3], "cam-b": [0, 1, 2, 3]}
+
+
+def test_dynamodb_retry_of_a_stored_event_neither_duplicates_nor_overwrites(world: AwsWorld):
+    publisher = world.publishers()[2]
+    event = make_event("cam-a", 0)
+    first = publisher.publish([OutboxItem(1, event["event_id"], "cam-a", event)])
+    retried = {**event, "score": 0.11}        # same id: what a retry after a crash looks like
+    second = publisher.publish([OutboxItem(1, event["event_id"], "cam-a", retried)])
+    assert first[0].ok and second[0].ok
+    [item] = world.dynamo_items()
+    assert float(item["score"]["N"]) == event["score"]
