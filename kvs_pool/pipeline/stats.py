@@ -10,12 +10,13 @@ File layout (all counters are totals since the worker started)::
                                 "frames_missed": 3, "frames_torn": 0, "detections": 4,
                                 "events_start": 1, "events_end": 0,
                                 "last_frame_ts": 1.7e9}},
-     "inference_seconds": {"buckets": [[0.005, 0], ..., ["+Inf", 10]], "sum": 0.2, "count": 10}}
+     "inference_seconds": {"buckets": {"0.005": 0, ..., "+Inf": 10}, "sum": 0.2, "count": 10}}
 
 ``frames_processed`` counts frames the detector ran on, ``frames_skipped_motion`` those the
 motion gate stopped, ``frames_missed`` those the camera produced that the worker never looked at
 (it always takes the newest frame), ``frames_torn`` those overwritten while being read (results
-dropped). Histogram buckets are cumulative, Prometheus style.
+dropped). Histogram buckets are cumulative, Prometheus style, keyed by upper bound (a dict, so
+the parent's generic stats collector exports every bucket as a numeric leaf).
 """
 
 from __future__ import annotations
@@ -46,10 +47,11 @@ class LatencyHistogram:
         self.total += seconds
 
     def to_dict(self) -> dict[str, Any]:
-        running, buckets = 0, []
+        """``{"buckets": {"0.005": n, ..., "+Inf": n}, "sum": s, "count": n}`` (cumulative)."""
+        running, buckets = 0, {}
         for bound, count in zip([*self.bounds, "+Inf"], self.counts):
             running += count
-            buckets.append([bound, running])
+            buckets[str(bound)] = running
         return {"buckets": buckets, "sum": round(self.total, 6), "count": running}
 
 

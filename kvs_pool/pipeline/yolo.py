@@ -40,7 +40,7 @@ class YoloParams:
     model: str = "builtin://yolov3-tiny"     # see models.resolve_model
     input_size: int | None = None           # square side; None: the model's own (or 640/416)
     classes: tuple[str | int, ...] = ()      # keep only these class names or ids; empty: all
-    confidence: float = 0.4
+    confidence: float = 0.25
     nms_iou: float = 0.45
     threads: int = 2
     layout: str = "auto"
