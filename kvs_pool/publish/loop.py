@@ -57,10 +57,12 @@ class PublisherLoop:
                                         daemon=True)
         self._thread.start()
 
-    def stop(self, flush_timeout_s: float = 0.0) -> bool:
+    def stop(self, flush_timeout_s: float = 0.0, join_timeout_s: float = 10.0) -> bool:
         """Stop the thread, first trying up to ``flush_timeout_s`` to empty the outbox.
 
-        Returns True when the outbox was empty at the end (what SIGTERM handling logs).
+        Returns True when the outbox was empty at the end (what SIGTERM handling logs). A call
+        still hanging after ``join_timeout_s`` is left to the daemon thread: whatever it was
+        sending stays in the outbox and goes out (perhaps again) after the next start.
         """
         deadline = time.monotonic() + flush_timeout_s
         while self.outbox.depth() and time.monotonic() < deadline:
@@ -69,8 +71,14 @@ class PublisherLoop:
         self._stop.set()
         self.outbox.wakeup.set()
         if self._thread is not None:
-            self._thread.join()
-        return self.outbox.depth() == 0
+            self._thread.join(join_timeout_s)
+            if self._thread.is_alive():
+                log.warning("publisher loop of %s still inside a call after %.0f s; leaving it",
+                            self.outbox.path, join_timeout_s)
+        left = self.outbox.depth()
+        if left:
+            log.info("outbox %s: %d events left for the next start", self.outbox.path, left)
+        return left == 0
 
     def run_forever(self) -> None:
         """Pass after pass until ``stop()``; sleeps when idle or every camera backs off."""
@@ -117,7 +125,10 @@ class PublisherLoop:
             else:
                 failed.setdefault(item.camera_id, outcome)
         for camera in succeeded - set(failed):
-            self._backoffs.pop((name, camera), None)
+            backoff, _ = self._backoffs.pop((name, camera), (None, 0.0))
+            if backoff is not None:
+                log.info("%s: camera %s delivering again after %d failed attempts", name,
+                         camera, backoff.failures, extra={"camera_id": camera})
         for camera, outcome in failed.items():
             self._back_off(name, camera, outcome)
 

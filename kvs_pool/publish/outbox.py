@@ -164,7 +164,10 @@ class Outbox:
              crop: bytes | None = None) -> None:
         """Store ``event`` durably (returns once committed); ``PublishError`` if full or invalid."""
         event_id, camera_id = _identity(event, self.path)
-        body = json.dumps(event, separators=(",", ":"), sort_keys=True)
+        try:
+            body = json.dumps(event, separators=(",", ":"), sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise PublishError(f"outbox {self.path}: event {event_id} is not JSON: {exc}") from None
         size = len(body) + len(snapshot or b"") + len(crop or b"")
         with self._lock:
             self._check_room(size)

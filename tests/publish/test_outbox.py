@@ -78,8 +78,10 @@ def test_a_second_live_owner_is_refused(outbox_path):
     Outbox(OutboxParams(outbox_path), {"jsonl:x": 1}).close()     # free again once closed
 
 
-@pytest.mark.parametrize("event", [{"camera_id": "a"}, {"event_id": "x"}, {"event_id": 3}])
-def test_events_without_id_or_camera_are_refused(outbox_path, event):
+@pytest.mark.parametrize("event", [{"camera_id": "a"}, {"event_id": "x"}, {"event_id": 3},
+                                   {"event_id": "x", "camera_id": "a", "score": float("nan")},
+                                   {"event_id": "x", "camera_id": "a", "box": object()}])
+def test_events_without_id_camera_or_json_shape_are_refused(outbox_path, event):
     with Outbox(OutboxParams(outbox_path), {"jsonl:x": 1}) as outbox:
         with pytest.raises(PublishError, match="event"):
             outbox.emit(event)
