@@ -243,27 +243,30 @@ class Arbiter:
         for slot in self.slots.values():
             if slot.handle is None or slot.retiring is not None:
                 continue
-            age = self.heartbeat_age(slot, now)
-            if age > slot.spec.heartbeat_timeout_s:
+            beat = self.last_heartbeat(slot, now)
+            limit = slot.spec.heartbeat_timeout_s
+            if beat <= slot.started:  # no heartbeat yet from this process: startup grace
+                beat, limit = slot.started, max(limit, slot.spec.startup_grace_s)
+            if now - beat > limit:
                 log.warning("%s (pid %d) hung: no heartbeat for %.1f s (limit %.1f s); "
                             "SIGTERM, then SIGKILL in %.1f s", slot.spec.name, slot.handle.pid,
-                            age, slot.spec.heartbeat_timeout_s, self.options.kill_grace_s)
+                            now - beat, limit, self.options.kill_grace_s)
                 self.retire(slot, "stall")
 
-    def heartbeat_age(self, slot: WorkerSlot, now: float) -> float:
-        """Seconds since the worker proved progress (its start counts as progress)."""
-        beat = 0.0
+    def last_heartbeat(self, slot: WorkerSlot, now: float) -> float:
+        """Monotonic time the worker last proved progress (0: never)."""
         if slot.spec.kind == "decoder" and slot.spec.camera_id and slot.handle:
             status = self.rings.status(slot.spec.camera_id)
             if status is not None and status.producer_pid == slot.handle.pid:
-                beat = status.heartbeat_mono
-        elif self.stats_dir:  # other workers: their stats file (wall clock mtime)
-            try:
-                mtime = os.stat(os.path.join(self.stats_dir, f"{slot.spec.name}.json")).st_mtime
-                beat = now - max(time.time() - mtime, 0.0)
-            except FileNotFoundError:
-                pass
-        return now - max(beat, slot.started)
+                return status.heartbeat_mono
+            return 0.0
+        if not self.stats_dir:
+            return 0.0
+        try:  # other workers: their stats file's mtime (wall clock, mapped onto monotonic)
+            mtime = os.stat(os.path.join(self.stats_dir, f"{slot.spec.name}.json")).st_mtime
+        except FileNotFoundError:
+            return 0.0
+        return now - max(time.time() - mtime, 0.0)
 
     def restart_due(self) -> None:
         """Spawn every worker whose (re)start time has come."""

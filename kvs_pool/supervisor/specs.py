@@ -21,6 +21,7 @@ __all__ = ["WorkerSpec", "specs_from_config", "DECODER_ENTRY", "INFERENCE_ENTRY"
 DECODER_ENTRY = "kvs_pool.workers.decoder:run_decoder"
 INFERENCE_ENTRY = "kvs_pool.workers.inference:run_inference"
 # Dummy credentials for the embedded emulator: boto3 must sign, the emulator does not check.
+_MODEL_LOAD_S = 180.0   # an inference worker may convert/load a model before its first beat
 _EMULATOR_ENV = (("AWS_ACCESS_KEY_ID", "emulator"), ("AWS_SECRET_ACCESS_KEY", "emulator"))
 
 
@@ -35,6 +36,7 @@ class WorkerSpec:
     camera_id: str | None = None
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     heartbeat_timeout_s: float = 20.0
+    startup_grace_s: float = 0.0        # allowed before the first heartbeat (max with timeout)
     frame_timeout_s: float = 15.0
     env: tuple[tuple[str, str], ...] = ()
 
@@ -55,7 +57,8 @@ def inference_spec(config: PoolConfig, pipeline: PipelineConfig) -> WorkerSpec:
     return WorkerSpec(
         name=f"inference-{pipeline.name}", kind="inference", entry=INFERENCE_ENTRY,
         payload=(config, pipeline.name), backoff=config.defaults.backoff.policy(),
-        heartbeat_timeout_s=config.defaults.stall.heartbeat_timeout_s)
+        heartbeat_timeout_s=config.defaults.stall.heartbeat_timeout_s,
+        startup_grace_s=_MODEL_LOAD_S)
 
 
 def inference_available() -> bool:
