@@ -1,0 +1,376 @@
+"""``KVSHLSFrameSource``: BGR frames with capture timestamps from one Kinesis Video Stream, read
+over its HLS (fragmented MP4) live playback, usable alone or inside the decoder worker::
+
+    with KVSHLSFrameSource(camera_id="door", stream_name="door", region="eu-west-1") as source:
+        for frame, ts in source.read_frames():     # frame: (h, w, 3) uint8 BGR, ts: Unix s
+            ...
+
+How it reads (and why not ``cv2.VideoCapture(session_url)``): the source fetches the media
+playlist itself about once a second (AWS's advice), downloads each new fragment with the session
+token, and feeds init segment + fragment to a persistent PyAV decoder (``hls_decode``). That lets
+it (1) timestamp frames from the fragment's ``EXT-X-PROGRAM-DATE-TIME``, which neither cv2 nor
+PyAV expose when they open the URL; (2) swap the session URL between two fragments without
+reopening the decoder or losing a fragment (a fragment is identified by its KVS FragmentNumber,
+which stays the same across sessions); (3) tell a 403 (expired session: refresh) from a 5xx
+(back off) from a stall (no new fragment for ``stall_fragments`` x the target duration), where
+cv2 only sees "end of stream"; (4) decode key frames only when ``target_fps`` allows.
+Cost measured here (``benchmarks/kvs_hls_source.py``, 640x360 25 fps GOP 25 from the emulator,
+2 shared cores): see the figures at the end of this docstring.
+
+Timestamps a consumer gets: ``ts = PDT of the fragment + (frame pts - fragment's first pts)``,
+i.e. the producer's (or KVS server's) capture time of each frame, in Unix seconds. Only when a
+playlist lists no program date-time does the source use the wall clock when the fragment was
+downloaded + the same pts offset (frames of one fragment keep their spacing).
+
+Frames arrive in bursts of one fragment (HLS); nothing re-paces them. Errors: see
+``kvs_errors`` (typed, AWS code in the message; fatal ones raise at once, the rest back off with
+``kvs_pool.backoff`` ×2, jitter 80-120 %, 5 -> 60 s, and after ``max_consecutive_errors``
+without a frame the source enters state ERROR and raises ``KVSConnectionError``).
+
+Measured (CPU seconds per delivered frame, same run, emulator on loopback, 640x360):
+see ``docs/kvs-source.md`` "Cost" (filled from the benchmark).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import time
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kvs_pool.backoff import Backoff, BackoffPolicy
+from kvs_pool.errors import FrameSourceError, HLSStreamError, KVSConnectionError
+from kvs_pool.sources.base import BufferFactory, SourceControl, SourceState, SourceStats
+from kvs_pool.sources.hls_decode import DecodedFrame, FragmentDecoder
+from kvs_pool.sources.hls_fetch import Fetcher, FetchOptions
+from kvs_pool.sources.hls_playlist import Fragment, MediaPlaylist, parse_master, parse_media, stable_key
+from kvs_pool.sources.kvs_errors import Action, FragmentDecodeError, action_for
+from kvs_pool.sources.kvs_session import KVSSession, SessionOptions, SessionURL
+
+__all__ = ["KVSSourceOptions", "KVSHLSFrameSource"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KVSSourceOptions:
+    """Everything a KVS HLS source can be told (all optional but the stream)."""
+
+    stream_name: str | None = None
+    stream_arn: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    hls_session_seconds: int = 300            # Expires of each session URL (300-43200)
+    refresh_margin_s: float = 30.0            # refresh the URL this long before it expires
+    session_lifetime_s: float | None = None   # assumed lifetime if the server's is shorter
+    max_fragments: int = 5                    # MaxMediaPlaylistFragmentResults
+    target_fps: float | None = None           # deliver at most this rate (None: every frame)
+    playlist_poll_s: float = 1.0              # media playlist fetch interval
+    stall_fragments: float = 3.0              # stalled after this many target durations ...
+    stall_timeout_s: float | None = None      # ... or after exactly this long, if set
+    max_consecutive_errors: int = 10          # then state ERROR and KVSConnectionError
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    idle_retry_s: float = 30.0                # least wait when the stream has no fragments
+    connect_timeout_s: float = 5.0            # HTTP timeouts of playlist/fragment fetches
+    read_timeout_s: float = 10.0
+    api_timeout_s: float = 5.0                # connect/read timeout of the AWS API calls
+    rng: random.Random | None = None          # backoff jitter source (tests: seeded)
+    boto_session: Any = None                  # a boto3 Session to use (else one per source)
+
+    def session_options(self) -> SessionOptions:
+        return SessionOptions(
+            stream_name=self.stream_name, stream_arn=self.stream_arn, region=self.region,
+            profile=self.profile, endpoint_url=self.endpoint_url,
+            hls_session_seconds=self.hls_session_seconds, refresh_margin_s=self.refresh_margin_s,
+            session_lifetime_s=self.session_lifetime_s, max_fragments=self.max_fragments,
+            api_timeout_s=self.api_timeout_s, boto_session=self.boto_session)
+
+
+class _FragmentTracker:
+    """Which listed fragments are new: not taken before (by FragmentNumber) and not older than
+    the last one taken; the very first playlist starts at its newest fragment (live edge)."""
+
+    def __init__(self) -> None:
+        self._taken: deque[str] = deque(maxlen=256)
+        self.last: Fragment | None = None
+
+    def fresh(self, playlist: MediaPlaylist) -> list[Fragment]:
+        if self.last is None:
+            return playlist.fragments[-1:]
+        last_time = self.last.program_time
+        return [f for f in playlist.fragments if f.key not in self._taken
+                and (last_time is None or f.program_time is None or f.program_time > last_time)]
+
+    def take(self, fragment: Fragment) -> float:
+        """Mark ``fragment`` taken; returns the gap (s) since the end of the previous one."""
+        gap = 0.0
+        if self.last is not None and self.last.program_time and fragment.program_time:
+            gap = fragment.program_time - (self.last.program_time + self.last.duration)
+        self._taken.append(fragment.key)
+        self.last = fragment
+        return gap
+
+
+class _RateGate:
+    """Keeps frames at most ``fps`` per second of stream time (None: keeps all)."""
+
+    def __init__(self, fps: float | None) -> None:
+        self.interval = 1.0 / fps if fps else 0.0
+        self._due = float("-inf")
+
+    def keep(self, ts: float) -> bool:
+        if not self.interval:
+            return True
+        if ts + self.interval * 0.05 < self._due:
+            return False
+        self._due = self._due + self.interval if ts - self._due < self.interval else ts + self.interval
+        return True
+
+
+class KVSHLSFrameSource:
+    """A ``FrameSource`` over a KVS stream's HLS live playback (see the module docstring)."""
+
+    def __init__(self, camera_id: str, stream_name: str | None = None, region: str | None = None,
+                 *, options: KVSSourceOptions | None = None, control: SourceControl | None = None,
+                 **settings: Any) -> None:
+        """``settings`` override fields of ``options`` (e.g. ``endpoint_url=``, ``target_fps=``)."""
+        base = options or KVSSourceOptions()
+        given = {"stream_name": stream_name, "region": region}
+        settings = {**{k: v for k, v in given.items() if v is not None}, **settings}
+        self.options = dataclasses.replace(base, **settings)
+        self.camera_id = camera_id
+        self.control = control or SourceControl()
+        self.stats = SourceStats()
+        self.last_fragment: str | None = None
+        self._clock = self.control.clock
+        self._session = KVSSession(self.options.session_options(), self._clock, self._count_refresh)
+        self._fetcher = Fetcher(FetchOptions(self.options.connect_timeout_s,
+                                             self.options.read_timeout_s))
+        self._decoder = FragmentDecoder()
+        self._backoff = Backoff(self.options.backoff, self.options.rng or random.Random())
+        self._tracker = _FragmentTracker()
+        self._gate = _RateGate(self.options.target_fps)
+        self._inits: OrderedDict[str, bytes] = OrderedDict()
+        self._target_duration = 2.0
+        self._last_progress_mono = self._clock()
+        self._refreshed_for_403 = False
+        self._frames_iter: Iterator[tuple[np.ndarray, float]] | None = None
+
+    # -- public API ------------------------------------------------------------------------
+
+    def __enter__(self) -> KVSHLSFrameSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the HTTP pool and the decoder; state DISCONNECTED unless in ERROR."""
+        if self._frames_iter is not None:
+            self._frames_iter.close()   # type: ignore[attr-defined]
+            self._frames_iter = None
+        self._fetcher.close()
+        self._decoder.close()
+        if self.stats.state != SourceState.ERROR:
+            self.stats.state = SourceState.DISCONNECTED
+
+    def read_frames(self, into: BufferFactory | None = None) -> Iterator[tuple[np.ndarray, float]]:
+        """Yield ``(bgr, capture_ts)`` until ``control.stop`` is set; raises
+        ``KVSConnectionError`` on a fatal AWS error or after too many consecutive errors."""
+        try:
+            while not self.control.stopped():
+                try:
+                    yield from self._follow(into)
+                except FrameSourceError as err:
+                    if not self._recover(err):
+                        break
+        finally:
+            if self.stats.state != SourceState.ERROR:
+                self.stats.state = SourceState.DISCONNECTED
+
+    def read_frame(self) -> tuple[np.ndarray, float] | None:
+        """The next frame (a fresh array) and its timestamp, or None once stopped."""
+        if self._frames_iter is None:
+            self._frames_iter = self.read_frames()
+        return next(self._frames_iter, None)
+
+    def is_healthy(self) -> bool:
+        """Connected, and a frame was delivered within the stall timeout."""
+        if self.stats.state != SourceState.CONNECTED or self.stats.last_frame_mono is None:
+            return False
+        return self._clock() - self.stats.last_frame_mono <= self._stall_timeout()
+
+    def refresh_url(self) -> None:
+        """Ask for a new session URL now (thread-safe); the reader switches at the next fragment."""
+        self._session.refresh()
+
+    # -- the reading loop ------------------------------------------------------------------
+
+    def _follow(self, into: BufferFactory | None) -> Iterator[tuple[np.ndarray, float]]:
+        """Frames of the current session until stopped; raises on any fault."""
+        if self.stats.state not in (SourceState.RECONNECTING, SourceState.CONNECTED):
+            self.stats.state = SourceState.CONNECTING
+        session, media_url = self._open(None)
+        last_new = self._clock()
+        while not self.control.stopped():
+            polled = self._clock()
+            session, media_url = self._open(session, media_url)
+            playlist = self._playlist(media_url)
+            fresh = self._tracker.fresh(playlist)
+            for fragment in fresh:
+                yield from self._fragment_frames(fragment, into)
+                last_new = self._clock()
+            if not fresh:
+                self._check_stall(last_new)
+            if not self.control.wait(self.options.playlist_poll_s - (self._clock() - polled)):
+                return
+
+    def _open(self, session: SessionURL | None, media_url: str = "") -> tuple[SessionURL, str]:
+        """The current session and its media playlist URL: unchanged while ``session`` is still
+        current, else from the new session's master playlist (a refresh happens here)."""
+        latest = self._session.current()
+        if latest is session:
+            return session, media_url
+        session = latest
+        master = self._fetcher.get(session.url, "master playlist").decode("utf-8", "replace")
+        return session, parse_master(master, session.url)
+
+    def _playlist(self, media_url: str) -> MediaPlaylist:
+        text = self._fetcher.get(media_url, "media playlist").decode("utf-8", "replace")
+        playlist = parse_media(text, media_url)
+        self._target_duration = playlist.target_duration or self._target_duration
+        if self.stats.state != SourceState.CONNECTED:
+            self.stats.state = SourceState.CONNECTED
+            log.info("%s: connected to %s", self.camera_id, self.options.stream_name or self.options.stream_arn)
+        self._progress()
+        return playlist
+
+    def _check_stall(self, last_new: float) -> None:
+        waited = self._clock() - last_new
+        if waited > self._stall_timeout():
+            raise HLSStreamError(f"stream stalled: no new fragment for {waited:.1f} s "
+                                 f"(limit {self._stall_timeout():.1f} s)")
+
+    def _stall_timeout(self) -> float:
+        if self.options.stall_timeout_s is not None:
+            return self.options.stall_timeout_s
+        return max(self.options.stall_fragments * self._target_duration,
+                   3 * self.options.playlist_poll_s)
+
+    # -- fragments and frames --------------------------------------------------------------
+
+    def _init_segment(self, fragment: Fragment) -> bytes:
+        if fragment.init_uri is None:
+            raise HLSStreamError("media playlist has no EXT-X-MAP (not fragmented MP4?)")
+        key = stable_key(fragment.init_uri)
+        if key not in self._inits:
+            self._inits[key] = self._fetcher.get(fragment.init_uri, "init segment")
+            while len(self._inits) > 4:
+                self._inits.popitem(last=False)
+        return self._inits[key]
+
+    def _fragment_frames(self, fragment: Fragment, into: BufferFactory | None
+                         ) -> Iterator[tuple[np.ndarray, float]]:
+        init = self._init_segment(fragment)
+        data = self._fetcher.get(fragment.uri, f"fragment {fragment.key}")
+        base = fragment.program_time if fragment.program_time is not None else time.time()
+        gap = self._tracker.take(fragment)
+        if gap > 0.5:
+            log.warning("%s: %.1f s of stream missed before fragment %s", self.camera_id, gap, fragment.key)
+        self.last_fragment = fragment.key
+        self._decoder.keyframes_only = self._keyframes_only()
+        try:
+            for decoded in self._decoder.decode(init, data):
+                ts = base + decoded.offset_s
+                if not self._gate.keep(ts):
+                    self.stats.skipped += 1
+                    continue
+                yield self._deliver(decoded, ts, into)
+        except FragmentDecodeError as err:
+            self._inits.pop(stable_key(fragment.init_uri or ""), None)  # refetch init next time
+            self.stats.failed(f"fragment {fragment.key}: {err}")
+            log.warning("%s: skipped fragment %s: %s", self.camera_id, fragment.key, err)
+        self._progress()
+
+    def _keyframes_only(self) -> bool:
+        """Decode key frames only when the target rate is at most the key-frame rate."""
+        info, target = self._decoder.info, self.options.target_fps
+        if not target or not info.keyframes or not self._tracker.last:
+            return False
+        return target <= info.keyframes / max(self._tracker.last.duration, 1e-3)
+
+    def _deliver(self, decoded: DecodedFrame, ts: float, into: BufferFactory | None
+                 ) -> tuple[np.ndarray, float]:
+        image = decoded.frame.to_ndarray(format="bgr24")
+        out = image
+        if into is not None:
+            buffer = into(image.shape[0], image.shape[1], 3)
+            if buffer.shape == image.shape and buffer.dtype == np.uint8:
+                np.copyto(buffer, image)
+                out = buffer
+        self.stats.delivered(ts, self._clock())
+        self._backoff.reset()
+        self._refreshed_for_403 = False
+        return out, ts
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def _recover(self, err: FrameSourceError) -> bool:
+        """Handle ``err`` (see ``kvs_errors``); False if stopped while waiting, raises if fatal."""
+        action = action_for(err)
+        if action is Action.REFRESH and not self._refreshed_for_403:
+            self._refreshed_for_403 = True
+            self.stats.read_errors += 1
+            self.stats.last_error = str(err)
+            log.info("%s: %s", self.camera_id, err)
+            self._session.refresh(stale=self._session.session)
+            return True
+        if action is Action.FATAL:
+            self._fail(err)
+        self._count_error(err, action)
+        if self.stats.consecutive_errors >= self.options.max_consecutive_errors:
+            self._fail(err, giving_up=True)
+        delay = self._backoff.next_delay()
+        if action is Action.IDLE:
+            delay = max(delay, self.options.idle_retry_s)
+        if not (isinstance(err, HLSStreamError) and err.status is not None):
+            self._session.reset()   # stall, network failure or control plane: new session
+        self.stats.state = SourceState.RECONNECTING
+        self.stats.reconnects += 1
+        log.warning("%s: %s; reconnecting in %.1f s", self.camera_id, err, delay)
+        return self.control.wait(delay)
+
+    def _count_error(self, err: FrameSourceError, action: Action) -> None:
+        if action is Action.IDLE:   # an idle producer is no fault of this camera
+            self.stats.read_errors += 1
+            self.stats.last_error = str(err)
+        else:
+            self.stats.failed(str(err))
+
+    def _fail(self, err: FrameSourceError, giving_up: bool = False) -> None:
+        self.stats.state = SourceState.ERROR
+        self.stats.last_error = str(err)
+        code = getattr(err, "code", None)
+        if giving_up:
+            message = (f"{self.camera_id}: giving up after {self.stats.consecutive_errors} "
+                       f"consecutive errors; last: {err}")
+            raise KVSConnectionError(message, code=code, retryable=False) from err
+        if isinstance(err, KVSConnectionError):
+            raise err
+        raise KVSConnectionError(f"{self.camera_id}: {err}", code=code, retryable=False) from err
+
+    def _count_refresh(self) -> None:
+        self.stats.url_refreshes += 1
+
+    def _progress(self) -> None:
+        now = self._clock()
+        if now - self._last_progress_mono >= 0.2:
+            self._last_progress_mono = now
+            self.control.progress()
