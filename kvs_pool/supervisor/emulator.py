@@ -29,8 +29,8 @@ class EmbeddedEmulator:
     def start(self) -> None:
         if not self.config.enabled:
             return
-        from kvs_pool.emulator import EmulatorServer  # only the demo needs it
-        self._server = EmulatorServer.from_config(self.config)
+        from kvs_pool.emulator import EmulatorServer, from_pool_config  # only the demo needs it
+        self._server = EmulatorServer(from_pool_config(self.config))
         self._server.start()
         log.info("KVS emulator serving %d streams on %s", len(self.config.streams),
                  self.config.endpoint_url)

@@ -45,13 +45,35 @@ class DecoderArgs:
 
 
 def open_source(args: DecoderArgs, stop: threading.Event, on_progress: Any) -> Any:
-    """The camera's ``FrameSource`` (URL or KVS), per its config."""
+    """The camera's ``FrameSource`` (URL or KVS) built from its config."""
+    from kvs_pool.sources.base import SourceControl
+    control = SourceControl(stop=stop, on_progress=on_progress)
     camera = args.camera
     if camera.source.kind == "kvs":
-        from kvs_pool.sources.kvs_hls import KVSHLSFrameSource
-        return KVSHLSFrameSource.from_config(camera, stop=stop, on_progress=on_progress)
-    from kvs_pool.sources.url import URLFrameSource
-    return URLFrameSource.from_config(camera, stop=stop, on_progress=on_progress)
+        return _kvs_source(camera, control)
+    return _url_source(camera, control)
+
+
+def _kvs_source(camera: CameraConfig, control: Any) -> Any:
+    from kvs_pool.sources.kvs_hls import KVSHLSFrameSource, KVSSourceOptions
+    kvs = camera.source.kvs
+    assert kvs is not None
+    options = KVSSourceOptions(
+        stream_name=kvs.stream_name, region=kvs.region, profile=kvs.profile,
+        endpoint_url=kvs.endpoint_url, hls_session_seconds=kvs.hls_session_seconds,
+        refresh_margin_s=kvs.refresh_margin_s, target_fps=camera.target_fps,
+        stall_timeout_s=camera.stall.frame_timeout_s,
+        max_consecutive_errors=camera.max_consecutive_errors, backoff=camera.backoff.policy())
+    return KVSHLSFrameSource(camera.id, options=options, control=control)
+
+
+def _url_source(camera: CameraConfig, control: Any) -> Any:
+    from kvs_pool.sources.url import URLFrameSource, URLSourceOptions
+    options = URLSourceOptions(
+        target_fps=camera.target_fps, stall_timeout_s=camera.stall.frame_timeout_s,
+        max_consecutive_errors=camera.max_consecutive_errors, backoff=camera.backoff.policy())
+    return URLFrameSource(camera.source.url, options=options, control=control,
+                          camera_id=camera.id)
 
 
 class _StatsMirror:
