@@ -1,0 +1,233 @@
+"""The two decoders behind ``URLFrameSource``: one open connection each, frames into lent buffers.
+
+``Cv2Reader``  OpenCV's FFmpeg backend, ``grab()`` + ``retrieve(buf)`` into the lent buffer; used
+               when every frame is kept (no ``target_fps``, or a target at/above the stream's
+               rate). Single-threaded decode by default: ~0.86x the CPU of OpenCV's default
+               multi-threaded decode on the same stream (frame threads cost CPU), and a 1080p
+               stream still decodes at ~300 fps on one core.
+``AvReader``   PyAV, used when sampling: it sees packets before they are decoded, so it can keep
+               undecoded what no kept frame needs (see ``kvs_pool.sources.sampling``), and
+               colour-converts only kept frames, straight into the lent buffer (I420 -> BGR by
+               ``cv2.cvtColor(dst=buf)``, the same BT.601 conversion OpenCV's ``read()`` does).
+
+Both yield ``(array, stream_time_s)`` per kept frame and ``(None, stream_time_s)`` per frame or
+packet passed over, so the source can count, heartbeat and detect stalls uniformly. They return
+at the end of the stream *or* on a read failure (FFmpeg cannot tell them apart) and raise
+``FrameSourceError`` when the stream cannot be opened or decoded.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import av
+import cv2
+import numpy as np
+
+from kvs_pool.errors import FrameSourceError
+from kvs_pool.sources.base import BufferFactory
+from kvs_pool.sources.sampling import (
+    PLAN_ALL, PLAN_KEYFRAMES, KeyframeRate, Sampler, choose_plan, is_disposable,
+)
+
+__all__ = ["ReaderSettings", "Cv2Reader", "AvReader", "Decoded", "redact"]
+
+log = logging.getLogger(__name__)
+
+Decoded = tuple[np.ndarray | None, float]
+MAX_DECODE_ERRORS = 25   # consecutive undecodable packets before the connection counts as broken
+_I420 = ("yuv420p",)
+
+
+@dataclass(frozen=True)
+class ReaderSettings:
+    """What a reader needs to open one connection (timeouts None: FFmpeg's defaults, files)."""
+
+    url: str
+    target_fps: float | None = None
+    open_timeout_s: float | None = None
+    read_timeout_s: float | None = None
+    threads: int = 1
+    fast_sampling: bool = True
+    ffmpeg_options: dict[str, str] = field(default_factory=dict)
+
+
+def redact(url: str) -> str:
+    """The URL without credentials or query string (for logs and error messages)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    host, slash, path = rest.partition("/")
+    host = host.rsplit("@", 1)[-1]
+    return f"{scheme}://{host}{slash}{path.split('?', 1)[0]}"
+
+
+class Cv2Reader:
+    """One ``cv2.VideoCapture`` (FFmpeg backend) with bounded open/read timeouts."""
+
+    def __init__(self, settings: ReaderSettings) -> None:
+        self.settings = settings
+        self.cap = cv2.VideoCapture(settings.url, cv2.CAP_FFMPEG, self._params())
+        if not self.cap.isOpened():
+            self.cap.release()
+            raise FrameSourceError(f"cannot open {redact(settings.url)} with OpenCV/FFmpeg "
+                                   "(unreachable, refused, timed out or not a video)")
+        self.fps = self.cap.get(cv2.CAP_PROP_FPS) or None
+        self.shape = (int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                      int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)))
+
+    def _params(self) -> list[int]:
+        s = self.settings
+        params = [cv2.CAP_PROP_N_THREADS, max(int(s.threads), 0)]
+        if s.open_timeout_s:
+            params += [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(s.open_timeout_s * 1000)]
+        if s.read_timeout_s:
+            params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(s.read_timeout_s * 1000)]
+        if s.ffmpeg_options and "OPENCV_FFMPEG_CAPTURE_OPTIONS" not in os.environ:
+            # Process-wide, read at open: one decoder process per camera makes that acceptable.
+            os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = "|".join(
+                f"{k};{v}" for k, v in s.ffmpeg_options.items())
+        return params
+
+    def frames(self, into: BufferFactory) -> Iterator[Decoded]:
+        sampler = Sampler(self.settings.target_fps, self.fps)
+        while self.cap.grab():
+            t = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if not sampler.take(t):
+                yield None, t
+                continue
+            yield self._retrieve(into), t
+
+    def _retrieve(self, into: BufferFactory) -> np.ndarray:
+        buf = into(self.shape[0], self.shape[1], 3)
+        ok, out = self.cap.retrieve(buf)
+        if not ok or out is None:
+            raise FrameSourceError(f"{redact(self.settings.url)}: frame could not be decoded")
+        if out is not buf:   # the stream changed size: OpenCV allocated; next loan is right
+            self.shape = out.shape[:2]
+        return out
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+class AvReader:
+    """One PyAV container; decodes only what kept frames need (``sampling`` plans)."""
+
+    def __init__(self, settings: ReaderSettings, on_error: Callable[[str], None]) -> None:
+        self.settings, self.on_error = settings, on_error
+        self.container = self._open()
+        try:
+            self.stream = self.container.streams.video[0]
+        except IndexError:
+            self.container.close()
+            raise FrameSourceError(f"{redact(settings.url)} has no video stream") from None
+        self.fps = float(self.stream.average_rate or self.stream.guessed_rate or 0) or None
+        self._configure_decoder()
+        extradata = self.stream.codec_context.extradata or b""
+        self.length_prefixed = extradata[:1] == b"\x01"   # avcC/hvcC: MP4; else Annex B
+        self.codec = self.stream.codec_context.name
+        self.keys = KeyframeRate()
+        self.sampler = Sampler(settings.target_fps, self.fps)
+        self.plan = choose_plan(settings.target_fps, self.fps, None)
+        self._kept: set[int] = set()
+        self._errors = 0
+        self._last_t = 0.0
+        self._pending: list[float] = []   # stream times sent to the decoder, not yet out
+
+    def _open(self) -> av.container.InputContainer:
+        s = self.settings
+        timeout = (s.open_timeout_s, s.read_timeout_s) if s.read_timeout_s else s.open_timeout_s
+        try:
+            return av.open(s.url, timeout=timeout, options=dict(s.ffmpeg_options))
+        except (av.FFmpegError, OSError) as exc:
+            raise FrameSourceError(f"cannot open {redact(s.url)} with PyAV: {exc}") from exc
+
+    def _configure_decoder(self) -> None:
+        cc = self.stream.codec_context
+        if self.settings.threads == 1:
+            cc.thread_count = 1
+        else:
+            cc.thread_count = max(self.settings.threads, 0)
+            self.stream.thread_type = "AUTO"
+        sampling = choose_plan(self.settings.target_fps, self.fps, None) != PLAN_ALL
+        if sampling and self.settings.fast_sampling:
+            cc.options = {"skip_loop_filter": "nokey"}
+
+    def frames(self, into: BufferFactory) -> Iterator[Decoded]:
+        tb = float(self.stream.time_base or 0)
+        for packet in self.container.demux(self.stream):
+            if packet.size == 0:
+                continue
+            t = float(packet.pts) * tb if packet.pts is not None else None
+            if t is not None:
+                if not self._wanted(packet, t):
+                    yield None, t
+                    continue
+                heapq.heappush(self._pending, t)
+            yield from self._decode(packet, into)
+            if self.plan == PLAN_KEYFRAMES:
+                # Key frames alone need no reordering: drain now rather than a GOP or two later.
+                yield from self._decode(None, into)
+                self.stream.codec_context.flush_buffers()
+        yield from self._decode(None, into)   # flush frames held for reordering
+
+    def _wanted(self, packet: av.Packet, t: float) -> bool:
+        """Whether a packet must reach the decoder (the plan may drop it undecoded)."""
+        if packet.is_keyframe:
+            self.keys.observe(t)
+            self.plan = choose_plan(self.settings.target_fps, self.fps, self.keys.rate)
+            return True
+        if self.plan == PLAN_KEYFRAMES:
+            return False
+        if self.plan == PLAN_ALL or self.sampler.may_keep(t):
+            return True
+        return not is_disposable(bytes(packet), self.codec, self.length_prefixed)
+
+    def _decode(self, packet: av.Packet | None, into: BufferFactory) -> Iterator[Decoded]:
+        try:
+            frames = self.stream.decode(packet)
+        except av.FFmpegError as exc:
+            self._errors += 1
+            self.on_error(f"{redact(self.settings.url)}: undecodable packet: {exc}")
+            if self._errors >= MAX_DECODE_ERRORS:
+                raise FrameSourceError(f"{redact(self.settings.url)}: {self._errors} packets "
+                                       "in a row could not be decoded") from exc
+            return
+        self._errors = 0
+        for frame in frames:
+            t = self._frame_time(frame)
+            yield (convert(frame, into) if self.sampler.take(t) else None), t
+
+    def _frame_time(self, frame: av.VideoFrame) -> float:
+        """Stream time of a decoded frame. Frames come out in display order, so one drained
+        without a pts (it happens after a plan change) is the earliest packet still pending."""
+        t = frame.time
+        pending = self._pending
+        if t is not None and not math.isnan(t):
+            while pending and pending[0] <= t + 1e-6:
+                heapq.heappop(pending)
+        elif pending:
+            t = heapq.heappop(pending)
+        else:
+            t = self._last_t + (1.0 / self.fps if self.fps else 0.04)
+        self._last_t = float(t)
+        return self._last_t
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def convert(frame: av.VideoFrame, into: BufferFactory) -> np.ndarray:
+    """Colour-convert a decoded frame to BGR straight into ``into(h, w, 3)``."""
+    h, w = frame.height, frame.width
+    buf = into(h, w, 3)
+    if frame.format.name in _I420 and h % 2 == 0 and w % 2 == 0:
+        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420, dst=buf)
+    np.copyto(buf, frame.to_ndarray(format="bgr24"))
+    return buf
