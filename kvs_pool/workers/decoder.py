@@ -46,15 +46,15 @@ class DecoderArgs:
 
 def open_source(args: DecoderArgs, stop: threading.Event, on_progress: Any) -> Any:
     """The camera's ``FrameSource`` (URL or KVS) built from its config."""
-    from kvs_pool.sources.base import SourceControl
-    control = SourceControl(stop=stop, on_progress=on_progress)
     camera = args.camera
     if camera.source.kind == "kvs":
-        return _kvs_source(camera, control)
-    return _url_source(camera, control)
+        return _kvs_source(camera, stop, on_progress)
+    from kvs_pool.sources.url import URLFrameSource
+    return URLFrameSource.from_config(camera, stop=stop, on_progress=on_progress)
 
 
-def _kvs_source(camera: CameraConfig, control: Any) -> Any:
+def _kvs_source(camera: CameraConfig, stop: threading.Event, on_progress: Any) -> Any:
+    from kvs_pool.sources.base import SourceControl
     from kvs_pool.sources.kvs_hls import KVSHLSFrameSource, KVSSourceOptions
     kvs = camera.source.kvs
     assert kvs is not None
@@ -64,16 +64,8 @@ def _kvs_source(camera: CameraConfig, control: Any) -> Any:
         refresh_margin_s=kvs.refresh_margin_s, target_fps=camera.target_fps,
         stall_timeout_s=camera.stall.frame_timeout_s,
         max_consecutive_errors=camera.max_consecutive_errors, backoff=camera.backoff.policy())
+    control = SourceControl(stop=stop, on_progress=on_progress)
     return KVSHLSFrameSource(camera.id, options=options, control=control)
-
-
-def _url_source(camera: CameraConfig, control: Any) -> Any:
-    from kvs_pool.sources.url import URLFrameSource, URLSourceOptions
-    options = URLSourceOptions(
-        target_fps=camera.target_fps, stall_timeout_s=camera.stall.frame_timeout_s,
-        max_consecutive_errors=camera.max_consecutive_errors, backoff=camera.backoff.policy())
-    return URLFrameSource(camera.source.url, options=options, control=control,
-                          camera_id=camera.id)
 
 
 class _StatsMirror:
