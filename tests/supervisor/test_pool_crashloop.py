@@ -23,6 +23,7 @@ def test_dead_camera_backs_off_and_others_run(pool_run, live_camera) -> None:
     wait_for(lambda: len(_delays(pool_run)) >= 5, 150, "five restarts of the dead camera",
              interval=0.5)
     delays = _delays(pool_run)
+    print(f"\nrestart delays of the dead camera: {delays}")
     assert delays[0] == 0.0  # the first restart is immediate
     for shorter, longer in zip(delays[1:], delays[3:]):  # x2 per step, jitter 80-120 %
         assert longer > shorter, delays

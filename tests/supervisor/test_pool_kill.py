@@ -88,7 +88,21 @@ def test_kill9_decoder_restarts_and_nobody_else_notices(pool_run, live_camera) -
         consumer.kill()
         consumer.wait(30)
     _check_metrics(pool_run, cams)
+    _check_status(pool_run, cams)
     pool_run.assert_clean_exit()
+
+
+def _check_status(run, cams: list[str]) -> None:
+    """`kvs-pool status CONFIG` from another process while the pool runs."""
+    result = subprocess.run([sys.executable, "-m", "kvs_pool", "status", str(run.config_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:]}
+    assert sorted(rows) == cams
+    for cam in cams:
+        state, fps, frames, restarts = rows[cam][1:5]
+        assert state == "connected" and float(fps) > 0 and int(frames) > 0
+        assert int(restarts) == (1 if cam == "cam0" else 0)
 
 
 def _check_metrics(run, cams: list[str]) -> None:
