@@ -65,6 +65,7 @@ class Arbiter:
         self._views: tuple[WorkerView, ...] = ()
         self._signals: SignalQueue | None = None
         self._stopping = False
+        self._started = False  # set once this process owns the pool's rings
         self._state_due = 0.0
         self._watchdog_due = 0.0
 
@@ -94,6 +95,9 @@ class Arbiter:
         self._signals = SignalQueue()
         for name in sweep_stale(self.pool):
             log.warning("removed ring %s left by a killed run of pool %s", name, self.pool)
+        for camera in self.config.cameras:  # fail now if the pool already runs or shm is full
+            self.rings.ensure(camera)
+        self._started = True
         os.makedirs(self.stats_dir or self.state_dir, exist_ok=True)
         self.emulator.start()
         self.start_metrics()
@@ -328,8 +332,9 @@ class Arbiter:
         if self._signals is not None:
             self._signals.close()
             self._signals = None
-        self.publish(force=True)
-        log.info("pool %s stopped", self.pool)
+        if self._started:  # never overwrite the state file of a pool run by another process
+            self.publish(force=True)
+            log.info("pool %s stopped", self.pool)
 
     def stop_workers(self, timeout: float) -> None:
         """SIGTERM consumers then decoders, wait up to ``timeout``, SIGKILL the rest."""

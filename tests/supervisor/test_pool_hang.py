@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 
 import psutil
 from conftest import wait_for
@@ -38,4 +40,19 @@ def test_sigstopped_decoder_is_replaced(pool_run, live_camera) -> None:
     before = pool_run.frames("cam0")
     pool_run.wait_frames("cam0", more_than=before + 5, timeout=60)
     assert pool_run.decoder_pid("cam1") == other
+    _second_run_is_refused(pool_run)
     pool_run.assert_clean_exit()
+
+
+def _second_run_is_refused(run) -> None:
+    """The same pool started twice: the second run exits 1 naming the problem, and leaves the
+    first one (rings, state file, decoders) alone."""
+    pids = {cam: run.decoder_pid(cam) for cam in ("cam0", "cam1")}
+    result = subprocess.run([sys.executable, "-m", "kvs_pool", "run", str(run.config_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "already running" in result.stderr and "Traceback" not in result.stderr
+    assert {cam: run.decoder_pid(cam) for cam in pids} == pids
+    assert run.state()["pid"] == run.proc.pid
+    before = run.frames("cam1")
+    run.wait_frames("cam1", more_than=before + 5, timeout=60)
