@@ -2,8 +2,10 @@
 
 A ``WorkerSpec`` is generic: a name, a kind, an entry point ``"module:function"`` called as
 ``fn(payload, stop) -> exit code`` in a spawned process (see ``kvs_pool.workers``), a picklable
-payload, and the restart/stall settings. Two specs are equal when nothing a worker sees would
-change, so on SIGHUP "changed" means ``old != new``. Adding a kind is one builder here.
+payload, and the restart/stall settings. Specs compare by everything but the payload, plus a
+``fingerprint`` of the part of the config the worker really uses, so on SIGHUP "changed" means
+``old != new``: an inference worker gets the whole config as payload but restarts only when its
+pipeline, its cameras or the pool/outbox/aws sections change. Adding a kind is one builder here.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ class WorkerSpec:
     name: str
     kind: str
     entry: str
-    payload: Any
+    payload: Any = field(compare=False)
+    fingerprint: Any = None             # what the worker depends on (compared on reload)
     camera_id: str | None = None
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     heartbeat_timeout_s: float = 20.0
@@ -44,9 +47,10 @@ class WorkerSpec:
 def decoder_spec(config: PoolConfig, camera: CameraConfig) -> WorkerSpec:
     """The decoder of one camera (named ``decoder-<camera id>``)."""
     env = _EMULATOR_ENV if config.emulator.enabled else ()
+    args = DecoderArgs(pool=config.pool.name, camera=camera, aws=config.aws)
     return WorkerSpec(
         name=f"decoder-{camera.id}", kind="decoder", entry=DECODER_ENTRY,
-        payload=DecoderArgs(pool=config.pool.name, camera=camera, aws=config.aws),
+        payload=args, fingerprint=args,
         camera_id=camera.id, backoff=camera.backoff.policy(),
         heartbeat_timeout_s=camera.stall.heartbeat_timeout_s,
         frame_timeout_s=camera.frame_timeout_s, env=env)
@@ -54,9 +58,12 @@ def decoder_spec(config: PoolConfig, camera: CameraConfig) -> WorkerSpec:
 
 def inference_spec(config: PoolConfig, pipeline: PipelineConfig) -> WorkerSpec:
     """The inference worker of one pipeline (named ``inference-<pipeline>``)."""
+    cameras = tuple(config.camera(camera_id) for camera_id in pipeline.cameras)
     return WorkerSpec(
         name=f"inference-{pipeline.name}", kind="inference", entry=INFERENCE_ENTRY,
-        payload=(config, pipeline.name), backoff=config.defaults.backoff.policy(),
+        payload=(config, pipeline.name),
+        fingerprint=(pipeline, cameras, config.pool, config.outbox, config.aws),
+        backoff=config.defaults.backoff.policy(),
         heartbeat_timeout_s=config.defaults.stall.heartbeat_timeout_s,
         startup_grace_s=_MODEL_LOAD_S)
 

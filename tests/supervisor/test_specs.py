@@ -1,0 +1,28 @@
+"""Worker specs from a config, and what counts as "changed" on reload."""
+
+from __future__ import annotations
+
+from kvs_pool.config import parse_config
+from kvs_pool.supervisor.specs import specs_from_config
+
+BASE = """
+pool: {{name: p1, state_dir: /tmp/kvs-pool-test-specs}}
+cameras:
+  - {{id: a, source: {{url: "http://127.0.0.1:1/a.m3u8"}}}}
+  - {{id: b, source: {{url: "http://127.0.0.1:1/b.m3u8"}}, target_fps: {fps}}}
+  - {{id: c, source: {{url: "http://127.0.0.1:1/c.m3u8"}}}}
+pipelines:
+  - {{name: people, cameras: [a], detector: {{type: motion}}}}
+"""
+
+
+def test_specs_and_reload_changes() -> None:
+    old = specs_from_config(parse_config(BASE.format(fps=5)))
+    new = specs_from_config(parse_config(BASE.format(fps=2)))
+    assert sorted(old) == ["decoder-a", "decoder-b", "decoder-c", "inference-people"]
+    assert old["decoder-b"].kind == "decoder" and old["decoder-b"].camera_id == "b"
+    assert old["decoder-b"].entry == "kvs_pool.workers.decoder:run_decoder"
+    assert old["inference-people"].startup_grace_s > old["inference-people"].heartbeat_timeout_s
+    changed = sorted(name for name in old if old[name] != new[name])
+    # camera b changed; the pipeline reads only a, so it does not restart
+    assert changed == ["decoder-b"]
