@@ -10,7 +10,8 @@ entry point ``fn(payload, stop)``:
 * SIGTERM sets the ``stop`` event (graceful stop), SIGINT is ignored (a terminal's Ctrl-C goes
   to the whole process group; the supervisor orchestrates the stop);
 * logging in the pool's format with the worker's name and camera id on every line;
-* extra environment (e.g. the emulator's dummy AWS credentials).
+* extra environment (e.g. the emulator's dummy AWS credentials), and none of systemd's
+  ``NOTIFY_SOCKET``/``WATCHDOG_*``: only the supervisor talks to systemd.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 _CONTEXT = multiprocessing.get_context("spawn")
+_SYSTEMD_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,8 @@ def _bootstrap(args: ChildArgs) -> None:
     if args.camera_id:
         context["camera_id"] = args.camera_id
     bind(**context)
+    for key in _SYSTEMD_ENV:
+        os.environ.pop(key, None)
     os.environ.update(args.env)
     stop = threading.Event()
     _install_signals(stop)
