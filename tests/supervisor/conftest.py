@@ -168,15 +168,15 @@ class PoolRun:
         return [r["msg"] for r in self.logs()
                 if r.get("level") == "warning" and r["msg"].startswith(worker + " ")]
 
-    def assert_clean_exit(self) -> None:
-        """SIGTERM: exit 0, no process left in the group, no segment left."""
-        assert self.terminate() == 0
+    def assert_clean_exit(self, signum: int = signal.SIGTERM) -> None:
+        """SIGTERM (or SIGINT): exit 0, no process left in the group, no segment left."""
+        assert self.terminate(signum=signum) == 0
         wait_for(lambda: not self.group_alive(), 30, "every pool process to exit")
         assert self.segments() == []
 
-    def terminate(self, timeout: float = 60.0) -> int:
+    def terminate(self, timeout: float = 60.0, signum: int = signal.SIGTERM) -> int:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(signum)
         return self.proc.wait(timeout)
 
     def cleanup(self) -> None:

@@ -1,10 +1,11 @@
 """The shipped demo config end to end (shrunk to 320x240 on free ports): the supervisor starts
 the embedded KVS emulator, decoders read it over the real KVS HLS protocol with the dummy
 credentials the supervisor gives them, the inference worker's stats reach /metrics, and
-SIGTERM cleans up."""
+SIGINT (Ctrl-C) cleans up like SIGTERM."""
 
 from __future__ import annotations
 
+import signal
 import socket
 from pathlib import Path
 
@@ -50,4 +51,4 @@ def test_demo_config_runs_end_to_end(pool_run) -> None:
     wait_for(lambda: "kvs_pool_worker_stat{" in pool_run.scrape()[1], 120,
              "the inference worker's stats in /metrics", interval=1.0)
     wait_for(lambda: pool_run.scrape("/healthz")[0] == 200, 60, "a healthy pool", interval=0.5)
-    pool_run.assert_clean_exit()
+    pool_run.assert_clean_exit(signal.SIGINT)
