@@ -16,7 +16,7 @@ import signal
 import time
 from dataclasses import dataclass
 
-from kvs_pool.config import ConfigError, PoolConfig, load_config
+from kvs_pool.config import PoolConfig, load_config
 from kvs_pool.errors import KvsPoolError
 from kvs_pool.metrics import MetricsServer, WorkerView
 from kvs_pool.ring import RingStatus, sweep_stale
@@ -288,7 +288,7 @@ class Arbiter:
             return
         try:
             config = load_config(path)
-        except ConfigError as exc:
+        except KvsPoolError as exc:
             log.error("reload refused, keeping the running config: %s", exc)
             return
         if config.pool.name != self.pool:

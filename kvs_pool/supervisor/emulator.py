@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from kvs_pool.config import EmulatorConfig
+from kvs_pool.errors import KvsPoolError
 
 __all__ = ["EmbeddedEmulator"]
 
@@ -30,8 +31,14 @@ class EmbeddedEmulator:
         if not self.config.enabled:
             return
         from kvs_pool.emulator import EmulatorServer, from_pool_config  # only the demo needs it
-        self._server = EmulatorServer(from_pool_config(self.config))
-        self._server.start()
+        server = EmulatorServer(from_pool_config(self.config))
+        try:
+            server.start()
+        except OSError as exc:
+            raise KvsPoolError(f"the KVS emulator cannot listen on {self.config.endpoint_url}: "
+                               f"{exc} (change emulator.port, and the cameras' endpoint_url)"
+                               ) from exc
+        self._server = server
         log.info("KVS emulator serving %d streams on %s", len(self.config.streams),
                  self.config.endpoint_url)
 
