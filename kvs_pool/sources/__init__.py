@@ -17,9 +17,12 @@ from kvs_pool.sources.base import (
 __all__ = [
     "BufferFactory", "FrameSource", "ProgressHook", "SourceControl", "SourceState",
     "SourceStats", "allocate", "frame_timeout", "URLFrameSource", "URLSourceOptions",
+    "KVSHLSFrameSource", "KVSSourceOptions",
 ]
 
-_LAZY = {"URLFrameSource": "kvs_pool.sources.url", "URLSourceOptions": "kvs_pool.sources.url"}
+_LAZY = {"URLFrameSource": "kvs_pool.sources.url", "URLSourceOptions": "kvs_pool.sources.url",
+         "KVSHLSFrameSource": "kvs_pool.sources.kvs_hls",
+         "KVSSourceOptions": "kvs_pool.sources.kvs_hls"}
 
 
 def __getattr__(name: str) -> Any:

@@ -67,6 +67,23 @@ def test_data_plane_404_is_idle_not_fatal(emu: EmulatorServer, api: str) -> None
     assert control.backoff_waits() == [40.0] and source.stats.reconnects == 1
 
 
+def test_fragment_gone_is_skipped_without_waiting(emu: EmulatorServer) -> None:
+    control = FastControl()
+    source = make_source(emu, control)
+
+    def step(seen: list) -> bool:
+        if len(seen) == 3:
+            emu.error_burst(404, count=1, plane="data", api="GetMP4MediaFragment")
+        return len(seen) >= 15
+
+    with source:
+        seen = read_until(source, step)
+    assert control.backoff_waits() == [] and source.stats.reconnects == 0
+    assert source.stats.read_errors == 1 and "ResourceNotFoundException" in str(source.stats.last_error)
+    gaps = [b.index - a.index for a, b in zip(seen, seen[1:]) if (b.index - a.index) % 60 != 1]
+    assert len(gaps) == 1                            # exactly one fragment missing
+
+
 @pytest.mark.parametrize("status,code,plane,api", [
     (500, "InternalFailure", "control", "GetHLSStreamingSessionURL"),
     (503, "ServiceUnavailable", "control", "GetDataEndpoint"),
