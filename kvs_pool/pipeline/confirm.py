@@ -13,8 +13,12 @@ flicker and short occlusions make one event. ``cooldown_s`` bounds the event rat
 presence confirmed less than ``cooldown_s`` after the previous start of that key is followed
 silently (no start, no end), so starts and ends always pair.
 
+Frames the motion gate skipped (nothing moved) are accounted with ``hold``: the scene is what
+the last processed frame showed, so presences seen in it continue (a hit: a person standing still
+stays present) and every other key counts as absent (so a presence ends even when the scene goes
+still right after it left). A hold never confirms anything: only frames the detector saw do.
+
 Time is the frame's capture timestamp, passed in: the logic is deterministic and needs no clock.
-Frames the motion gate skipped are not processed frames: they do not move the window.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ class _Track:
     started_ts: float = 0.0
     last_hit_ts: float = 0.0
     last_hit: Detection | None = None
+    seen_last: bool = False        # seen in the last processed frame
 
 
 @dataclass
@@ -109,12 +114,26 @@ class Confirmer:
                 self.tracks[key] = _Track(deque([0.0] * self.params.window, maxlen=self.params.window))
         out = []
         for key, track in list(self.tracks.items()):
-            transition = self._step(key, track, best.get(key), frame_ts)
-            if transition is not None:
-                out.append(transition)
-            if not track.active and not any(track.scores):
-                del self.tracks[key]          # forgotten: memory stays bounded
+            track.seen_last = key in best
+            out += self._advance(key, track, best.get(key), frame_ts)
         return out
+
+    def hold(self, frame_ts: float) -> list[Transition]:
+        """Account a frame the gate skipped: what the last processed frame showed still holds."""
+        out = []
+        for key, track in list(self.tracks.items()):
+            if track.active and track.seen_last:
+                track.scores.append(track.scores[-1])      # the last real frame's score
+                track.last_hit_ts = frame_ts
+                continue
+            out += self._advance(key, track, None, frame_ts)
+        return out
+
+    def _advance(self, key: Key, track: _Track, det: Detection | None, ts: float) -> list[Transition]:
+        transition = self._step(key, track, det, ts)
+        if not track.active and not any(track.scores):
+            del self.tracks[key]          # forgotten: memory stays bounded
+        return [transition] if transition is not None else []
 
     def _start(self, key: Key, track: _Track, det: Detection, ts: float) -> Transition | None:
         track.active, track.presence_id, track.started_ts = True, self.new_id(), ts

@@ -5,6 +5,9 @@ and returns what happened (``FrameResult``). The detector (and its model) is sha
 cameras of the pipeline; gate, ROI filter and confirmation state are per camera. Counters and
 the inference latency histogram live in ``stats`` (``PipelineStats``).
 
+A frame the gate skips still reaches confirmation as a *hold* (nothing moved: the last verdict
+stands), so presences end on time in a scene that went still.
+
 Frames arrive as zero-copy views of a ring slot that the decoder may overwrite. ``process``
 takes an ``intact`` callback (``Frame.is_intact``), asked after detection: a frame overwritten
 while it was being read gives results that are dropped (counted as ``frames_torn``), never
@@ -86,7 +89,9 @@ class Pipeline:
             decision = cam.gate.check(frame, frame_ts)
             if not decision.run:
                 counters.frames_skipped_motion += 1
-                return FrameResult(False, decision.reason)
+                events = [self._emit(cam, tr, frame, frame_ts)
+                          for tr in cam.confirmer.hold(frame_ts)]
+                return FrameResult(False, decision.reason, events=events)
             reason = decision.reason
         else:
             reason = "ungated"

@@ -8,8 +8,8 @@ if it has not seen it (so it never builds a backlog; frames it never looked at a
 ``frames_missed``), at most ``max_fps`` per camera when the pipeline sets it. Frames are read as
 zero-copy views; a frame overwritten while being read is dropped (``frames_torn``).
 
-Events go to the durable outbox (``<state_dir>/outbox/<worker>.sqlite3``) drained by the
-publish loop, and to a ``LogSink`` for ``log`` publishers. About once a second the worker writes
+Events go to the worker's durable outbox (``<outbox.path stem>.<worker>.sqlite3``, see
+``kvs_pool.publish``) drained by the publish loop in a thread of this process. About once a second the worker writes
 ``<state_dir>/stats/<worker>.json`` (``pipeline.stats`` layout + outbox counters): the parent's
 metrics read it, and its mtime is the worker's heartbeat. Exit codes: ``kvs_pool.workers``.
 """
@@ -29,7 +29,7 @@ from kvs_pool.config import PipelineConfig, PoolConfig
 from kvs_pool.errors import ConfigError, DetectorError, KvsPoolError, RingError
 from kvs_pool.pipeline import (
     CameraSetup, ConfirmParams, Detector, GateParams, LogSink, MotionDetector, MotionParams,
-    MultiSink, Pipeline, YoloDetector, YoloParams, Zone,
+    Pipeline, YoloDetector, YoloParams, Zone,
 )
 from kvs_pool.pipeline.events import EventSink
 from kvs_pool.pipeline.stats import write_json_atomic
@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 STATS_INTERVAL_S = 1.0
 _ATTACH_RETRY_S = 1.0
 _IDLE_WAIT_S = 0.1
+_SETTLE_S = 0.015
+_SETTLE_MAX_S = 0.25
 
 
 def worker_name(pipeline: str) -> str:
@@ -74,6 +76,17 @@ def camera_setups(pipe: PipelineConfig) -> list[CameraSetup]:
             for cid in pipe.cameras]
 
 
+def _settle(cam: client.Camera, frame: client.Frame) -> client.Frame:
+    """The newest frame once a burst is over. Sources deliver bursts (an HLS fragment is decoded
+    at once): a view taken mid-burst is overwritten within milliseconds, wasting its inference
+    (measured: half the frames torn on a 1 s-fragment stream). Wait while frames keep coming
+    less than ``_SETTLE_S`` apart, at most ``_SETTLE_MAX_S``."""
+    deadline = time.monotonic() + _SETTLE_MAX_S
+    while time.monotonic() < deadline and cam.reader.wait(_SETTLE_S):
+        frame = cam.latest() or frame
+    return frame
+
+
 @dataclass
 class _Feed:
     """One camera of the pipeline, attached or waiting to be."""
@@ -86,25 +99,19 @@ class _Feed:
 
 
 class _Publishing:
-    """The sinks of a pipeline: outbox + publish loop, and the log sink."""
+    """The pipeline's sink: the worker's outbox drained by the publish loop (all publishers,
+    ``log`` included); with no publisher configured, events are only logged."""
 
     def __init__(self, config: PoolConfig, pipe: PipelineConfig, worker: str) -> None:
-        from kvs_pool.publish import LoopParams, OutboxParams, build_publishers, open_publishing
-        sinks: list[EventSink] = []
-        if any(p.type == "log" for p in pipe.publishers):
-            sinks.append(LogSink())
-        durable = [p for p in pipe.publishers if p.type != "log"]
+        from kvs_pool.publish import publishing_from_config
         self.outbox = self.loop = None
-        if durable:
-            path = Path(config.pool.state_dir) / "outbox" / f"{worker}.sqlite3"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.outbox, self.loop = open_publishing(
-                path, build_publishers(durable, aws=config.aws),
-                OutboxParams(path, max_events=config.outbox.max_events),
-                LoopParams(backoff=config.outbox.retry.policy()))
-            self.loop.start()
-            sinks.append(self.outbox)
-        self.sink = MultiSink(sinks)
+        if not pipe.publishers:
+            log.warning("pipeline %s has no publishers: events are only logged", pipe.name)
+            self.sink: EventSink = LogSink()
+            return
+        self.outbox, self.loop = publishing_from_config(config, pipe.publishers, worker)
+        self.loop.start()
+        self.sink = self.outbox
 
     def stats(self) -> dict[str, Any]:
         return self.outbox.snapshot_stats() if self.outbox else {}
@@ -160,6 +167,7 @@ class _Worker:
         frame = feed.cam.latest() if feed.cam else None
         if frame is None or frame.seq <= feed.last_seq:
             return False
+        frame = _settle(feed.cam, frame)
         counters = self.pipeline.stats.camera(feed.camera_id)
         if feed.last_seq:
             counters.frames_missed += max(frame.seq - feed.last_seq - 1, 0)

@@ -99,3 +99,19 @@ def test_bad_parameters_are_refused() -> None:
         ConfirmParams(hits=6, window=5)
     with pytest.raises(ValueError, match="mode"):
         ConfirmParams(mode="vote")
+
+
+def test_hold_keeps_a_still_presence_and_ends_a_departed_one() -> None:
+    conf = confirmer(hits=2, window=3, end_after_s=2.0)
+    assert [t.kind for t in conf.update([PERSON], 0) + conf.update([PERSON], 1)] == ["start"]
+    assert all(conf.hold(float(ts)) == [] for ts in range(2, 30))       # standing still
+    assert conf.update([], 30) == []                                     # walked off (motion)
+    kinds = [(ts, t.kind) for ts in range(31, 40) for t in conf.hold(float(ts))]
+    assert kinds == [(32, "end")]             # window empty at 32, 2 s after the hit at 29
+
+
+def test_hold_never_confirms() -> None:
+    conf = confirmer(hits=2, window=3)
+    assert conf.update([PERSON], 0) == []
+    assert all(conf.hold(float(ts)) == [] for ts in range(1, 10))
+    assert conf.tracks == {}                                  # the lone hit left the window
