@@ -191,10 +191,13 @@ class KVSHLSFrameSource:
         return next(self._frames_iter, None)
 
     def is_healthy(self) -> bool:
-        """Connected, and a frame was delivered within the stall timeout."""
+        """Connected, and a frame was delivered within the stall timeout (or, at a low
+        ``target_fps``, within five target intervals)."""
         if self.stats.state != SourceState.CONNECTED or self.stats.last_frame_mono is None:
             return False
-        return self._clock() - self.stats.last_frame_mono <= self._stall_timeout()
+        target = self.options.target_fps
+        limit = max(self._stall_timeout(), 5.0 / target if target else 0.0)
+        return self._clock() - self.stats.last_frame_mono <= limit
 
     def refresh_url(self) -> None:
         """Ask for a new session URL now (thread-safe); the reader switches at the next fragment."""
@@ -356,8 +359,8 @@ class KVSHLSFrameSource:
         delay = self._backoff.next_delay()
         if action is Action.IDLE:
             delay = max(delay, self.options.idle_retry_s)
-        if not (isinstance(err, HLSStreamError) and err.status is not None):
-            self._session.reset()   # stall, network failure or control plane: new session
+        if action is Action.REFRESH or not (isinstance(err, HLSStreamError) and err.status):
+            self._session.reset()   # 403 again, stall, network or control plane: new session
         self.stats.state = SourceState.RECONNECTING
         self.stats.reconnects += 1
         log.warning("%s: %s; reconnecting in %.1f s", self.camera_id, err, delay)

@@ -110,9 +110,22 @@ def test_data_plane_403_refreshes_once_then_backs_off(emu: EmulatorServer) -> No
     source = make_source(emu, control)
     with source:
         read_until(source, lambda seen: len(seen) >= 3)
-    # first 403: new session at once; the same again right after: backoff (not hot)
+    # first 403: new session at once; the same again right after: backoff (not hot), and a
+    # new session after it (a reconnect, so no further refresh counted)
     assert source.stats.url_refreshes == 1 and len(control.backoff_waits()) == 2
-    assert source.stats.read_errors == 3
+    assert source.stats.read_errors == 3 and source.stats.reconnects == 2
+
+
+def test_session_that_keeps_403ing_is_replaced_after_backoff(emu: EmulatorServer) -> None:
+    emu.error_burst(403, count=5, plane="data", api="GetHLSMasterPlaylist")
+    control = FastControl()
+    source = make_source(emu, control, max_consecutive_errors=4)
+    with source, pytest.raises(KVSConnectionError) as caught:
+        source.read_frame()
+    assert "403" in str(caught.value) and source.stats.state == SourceState.ERROR
+    # one session, one refresh, then a new session after each of the 3 backoffs
+    assert len(emu.state()["sessions"]) == 5
+    assert source.stats.url_refreshes == 1 and source.stats.reconnects == 3
 
 
 def test_backoff_schedule_to_the_cap_then_state_error(emu: EmulatorServer) -> None:
