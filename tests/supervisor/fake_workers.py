@@ -5,11 +5,13 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from pathlib import Path
 
 
-def stubborn(payload: object, stop: threading.Event) -> int:
-    """Ignores SIGTERM: only SIGKILL ends it."""
+def stubborn(payload: str, stop: threading.Event) -> int:
+    """Ignores SIGTERM (then creates the file ``payload``): only SIGKILL ends it."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    Path(payload).touch()
     while True:
         time.sleep(1)
 

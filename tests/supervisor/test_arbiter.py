@@ -48,11 +48,15 @@ def _tick_until(arb: Arbiter, predicate, timeout: float = 60.0) -> None:
         arb.tick()
 
 
-def test_stop_kills_a_worker_that_ignores_sigterm(arbiter: Arbiter) -> None:
-    slot = _add(arbiter, "stubborn", "stubborn", heartbeat_timeout_s=600)
+def test_stop_kills_a_worker_that_ignores_sigterm(arbiter: Arbiter, tmp_path) -> None:
+    ready = tmp_path / "ignoring-sigterm"
+    slot = _add(arbiter, "stubborn", "stubborn", str(ready), heartbeat_timeout_s=600)
     arbiter.restart_due()
     assert slot.up
-    time.sleep(1.0)  # let it install its SIG_IGN
+    deadline = time.monotonic() + 60
+    while not ready.exists():  # it has installed its SIG_IGN
+        assert time.monotonic() < deadline, "the stubborn worker did not start"
+        time.sleep(0.05)
     started = time.monotonic()
     arbiter._stopping = True
     arbiter.stop_workers(1.0)
