@@ -153,3 +153,32 @@ def test_unusable_pipelines_exit_with_the_config_code(pool_name: str, tmp_path: 
     config = parse_config(config_text(pool_name, tmp_path, cache, "classes: [unicorn]"))
     assert run_inference((config, "people"), threading.Event()) == EXIT_CONFIG
     assert run_inference((config, "no-such-pipeline"), threading.Event()) == EXIT_CONFIG
+
+
+def test_config_maps_onto_the_pipeline_steps(tmp_path: Path) -> None:
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    config = parse_config(f"""
+pool: {{name: p1, state_dir: {tmp_path}/state}}
+cameras: [{{id: cam1, source: {{url: {tmp_path}/clip.mp4}}}}, {{id: cam2, source: {{url: {tmp_path}/clip.mp4}}}}]
+pipelines:
+  - name: moves
+    cameras: [cam1, cam2]
+    max_fps: 2
+    detector: {{type: motion, min_area: 0.01, label: movement}}
+    roi: {{cam2: [{{name: gate, coords: pixels, mode: exclude, anchor: center,
+                  points: [[0, 0], [100, 0], [100, 100]], max_area: 5000}}]}}
+    confirm: {{hits: 2, window: 3, mode: median, score_threshold: 0.6, per_roi: true}}
+""")
+    from kvs_pool.pipeline import MotionDetector
+    from kvs_pool.workers.inference import build_detector, camera_setups
+    pipe = config.pipelines[0]
+    detector = build_detector(pipe, tmp_path)
+    assert isinstance(detector, MotionDetector) and detector.params.label == "movement"
+    assert detector.params.min_area == 0.01
+    cam1, cam2 = camera_setups(pipe)
+    assert cam1.gate is None and cam1.zones == ()          # motion is the detector: no gate
+    zone = cam2.zones[0]
+    assert (zone.name, zone.mode, zone.coords, zone.anchor, zone.max_area) == (
+        "gate", "exclude", "pixels", "center", 5000)
+    assert (cam2.confirm.mode, cam2.confirm.score_threshold, cam2.confirm.per_roi) == (
+        "median", 0.6, True)
