@@ -79,10 +79,11 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send(self, reply: Reply, head: bool = False) -> None:
+        headers = dict(reply.headers)
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        for key, value in reply.headers.items():
+        self.send_header("Content-Length", headers.pop("Content-Length", str(len(reply.body))))
+        for key, value in headers.items():
             self.send_header(key, value)
         self.end_headers()
         if not head:
@@ -92,7 +93,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(self.server.route("GET", self.path, b"", self.headers))
 
     def do_HEAD(self) -> None:  # noqa: N802
-        self._send(self.server.route("GET", self.path, b"", self.headers), head=True)
+        self._send(self.server.route("HEAD", self.path, b"", self.headers), head=True)
 
     def do_POST(self) -> None:  # noqa: N802
         self._send(self.server.route("POST", self.path, self._body(), self.headers))
@@ -149,7 +150,7 @@ class _Server(ThreadingHTTPServer):
             if burst:
                 return aws_error(burst.status, burst.code, f"injected fault ({api})")
             return call(self.emulator, doc)
-        if method == "GET" and parts.path in _DATA:
+        if method in ("GET", "HEAD") and parts.path in _DATA:
             return self._data(parts.path, query)
         if self.fallback is not None:
             return self.fallback(method, path, body, headers)
