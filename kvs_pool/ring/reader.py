@@ -40,6 +40,12 @@ log = logging.getLogger(__name__)
 
 _CHECK_S = 0.25   # longest futex sleep before re-checking that the pool still exists
 _RETRIES = 8      # attempts to pick a slot before treating the ring as busy
+_FOREVER = float("inf")
+# Word indexes as module constants: the wake-up path reads them without attribute lookups.
+_WRITE_SEQ = H.WRITE_SEQ
+_SEQ, _HEIGHT, _WIDTH, _CHANNELS = S.SEQ, S.HEIGHT, S.WIDTH, S.CHANNELS
+_CAPTURE_TS, _DECODE_TS, _GENERATION, _COMMIT_MONO = (S.CAPTURE_TS, S.DECODE_TS, S.GENERATION,
+                                                      S.COMMIT_MONO)
 
 
 class FrameOverwrittenError(RingError):
@@ -57,7 +63,7 @@ class Frame:
     missed: int
     generation: int
     commit_mono: float
-    _meta: np.ndarray | None = field(default=None, repr=False)
+    _meta: memoryview | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -65,7 +71,7 @@ class Frame:
 
     def is_intact(self) -> bool:
         """True if the slot still holds this frame (a copy is always intact)."""
-        return self._meta is None or int(self._meta[S.SEQ]) == 2 * self.seq
+        return self._meta is None or self._meta[S.SEQ] == 2 * self.seq
 
     def copy(self) -> "Frame":
         """An owned copy of the frame, checked intact after copying."""
@@ -86,6 +92,8 @@ class RingReader:
         self._slots = mapping.slots
         self._k = len(self._slots)
         self._capacity = int(mapping.hdr[H.SLOT_SIZE]) - int(mapping.hdr[H.PIXEL_OFFSET])
+        self._views: list[tuple[tuple[int, int, int] | None, np.ndarray | None]] = [
+            (None, None)] * self._k
         self._last = 0
         self.missed = 0
 
@@ -109,7 +117,7 @@ class RingReader:
         """The newest committed frame (possibly one already returned), or None if none yet."""
         self._check_open()
         for _ in range(_RETRIES):
-            w = int(self._m.hdr[H.WRITE_SEQ])
+            w = self._m.hdr[H.WRITE_SEQ]
             if w == 0:
                 return None
             frame = self._read(w)
@@ -123,26 +131,37 @@ class RingReader:
         ``newest=True`` skips to the newest frame (what a consumer that must not build a
         backlog wants); otherwise frames come in order, skipping only those already lost.
         Returns None on timeout.
+
+        This is the wake-up path, run with cold caches after each FUTEX_WAIT: it is kept to a
+        few attribute loads and one call per frame on purpose (every Python step there costs
+        several µs of wake-up latency when the CPU slept).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        m = self._m
+        if m is None:
+            raise RingError(f"ring {self.name}: reader is closed")
+        futex, hdr = m.futex, m.hdr
+        deadline = -1.0
         while True:
-            word = int(self._m.futex[0])  # read before checking: a commit after changes it
-            frame = self._try_next(newest)
-            if frame is not None:
-                return frame
+            word = futex[0]  # read before checking: a commit after this changes it
+            if hdr[_WRITE_SEQ] > self._last:
+                frame = self._try_next(newest)
+                if frame is not None:
+                    return frame
             self._check_open()
-            remaining = _CHECK_S if deadline is None else deadline - time.monotonic()
+            if deadline < 0:
+                deadline = _FOREVER if timeout is None else time.monotonic() + timeout
+            remaining = min(deadline - time.monotonic(), _CHECK_S)
             if remaining <= 0:
                 return None
-            if not futex_wait(self._m.futex_address, word, min(remaining, _CHECK_S)):
+            if not futex_wait(m.futex_address, word, remaining):
                 self._check_present()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until a frame newer than the last returned exists; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            word = int(self._m.futex[0])
-            if int(self._m.hdr[H.WRITE_SEQ]) > self._last:
+            word = self._m.futex[0]
+            if self._m.hdr[H.WRITE_SEQ] > self._last:
                 return True
             self._check_open()
             remaining = _CHECK_S if deadline is None else deadline - time.monotonic()
@@ -152,31 +171,47 @@ class RingReader:
                 self._check_present()
 
     def _try_next(self, newest: bool) -> Frame | None:
+        """The next (or newest) frame after the last returned, if one is readable now."""
+        hdr = self._m.hdr
         for _ in range(_RETRIES):
-            w = int(self._m.hdr[H.WRITE_SEQ])
-            if w <= self._last:
+            w, last = hdr[_WRITE_SEQ], self._last
+            if w <= last:
                 return None
-            want = w if newest or self._last == 0 else max(self._last + 1, w - self._k + 2)
-            frame = self._read(want)
+            n = w if newest or not last else max(last + 1, w - self._k + 2)
+            frame = self._read(n)
             if frame is not None:
-                return self._account(frame)
+                if last and n > last + 1:
+                    frame.missed = n - last - 1
+                    self.missed += frame.missed
+                self._last = n
+                return frame
         return None
 
     def _read(self, n: int) -> Frame | None:
         """Frame n if its slot holds it, committed and consistent; else None."""
-        meta, meta_f, pixels = self._slots[n % self._k]
+        index = n % self._k
+        meta, meta_f, _ = self._slots[index]
         token = 2 * n
-        if int(meta[S.SEQ]) != token:
+        if meta[_SEQ] != token:
             return None
-        h, w, c = int(meta[S.HEIGHT]), int(meta[S.WIDTH]), int(meta[S.CHANNELS])
-        frame = Frame(array=pixels, seq=n, capture_ts=float(meta_f[S.CAPTURE_TS]),
-                      decode_ts=float(meta_f[S.DECODE_TS]), missed=0,
-                      generation=int(meta[S.GENERATION]),
-                      commit_mono=float(meta_f[S.COMMIT_MONO]), _meta=meta)
-        if int(meta[S.SEQ]) != token or not 0 < h * w * c <= self._capacity:
+        shape = (meta[_HEIGHT], meta[_WIDTH], meta[_CHANNELS])
+        frame = Frame(None, n, meta_f[_CAPTURE_TS], meta_f[_DECODE_TS], 0,  # type: ignore[arg-type]
+                      meta[_GENERATION], meta_f[_COMMIT_MONO], meta)
+        if meta[_SEQ] != token:
             return None
-        frame.array = pixels[: h * w * c].reshape(h, w, c)
+        cached = self._views[index]
+        frame.array = cached[1] if cached[0] == shape else self._view(index, shape)
         return frame
+
+    def _view(self, index: int, shape: tuple[int, int, int]) -> np.ndarray:
+        """The slot's pixels as an (h, w, c) array, cached per slot while the shape holds."""
+        size = shape[0] * shape[1] * shape[2]
+        if not 0 < size <= self._capacity:
+            raise RingError(f"ring {self.name}: slot {index} claims a {shape} frame larger than "
+                            f"its {self._capacity} bytes: corrupt ring")
+        view = self._slots[index][2][:size].reshape(shape)
+        self._views[index] = (shape, view)
+        return view
 
     def _account(self, frame: Frame) -> Frame:
         if self._last and frame.seq > self._last + 1:
@@ -189,7 +224,7 @@ class RingReader:
         m = self._m
         if m is None:
             raise RingError(f"ring {self.name}: reader is closed")
-        if int(m.hdr[H.POOL_STATE]) == PoolState.CLOSED:
+        if m.hdr[H.POOL_STATE] == PoolState.CLOSED:
             raise RingError(f"camera {self.camera_id!r}: the pool {self.pool!r} has stopped "
                             f"(ring {self.name} closed by its owner)")
 
@@ -208,7 +243,7 @@ class RingReader:
         """Detach. Frames still referenced keep the mapping alive until process exit."""
         m, self._m = self._m, None
         if m is not None:
-            self._slots = []
+            self._slots, self._views = [], []
             m.close()
 
     def __enter__(self) -> "RingReader":

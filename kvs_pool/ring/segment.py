@@ -36,7 +36,7 @@ from multiprocessing import resource_tracker, shared_memory
 import numpy as np
 
 from kvs_pool.errors import RingError, RingNotFoundError, RingSpaceError
-from kvs_pool.ring.layout import HEADER_SIZE, NAME_PREFIX, S, validate_name
+from kvs_pool.ring.layout import HEADER_SIZE, NAME_PREFIX, H, S, validate_name
 
 try:  # the C module SharedMemory itself uses; shm_unlink without the tracker round trip
     import _posixshmem
@@ -53,6 +53,7 @@ _MADV_POPULATE_READ = 22   # Linux 5.14+; older kernels answer EINVAL and we ski
 _MADV_POPULATE_WRITE = 23
 _TRACKER_LOCK = threading.Lock()
 _RETAINED: list[shared_memory.SharedMemory] = []
+_FUTEX_OFFSET = H.FUTEX * 8  # the futex is the low 32 bits of its word (little-endian)
 
 
 class _Segment(shared_memory.SharedMemory):
@@ -197,8 +198,12 @@ def _is_stale(name: str) -> bool:
 
 
 class Mapping:
-    """An attached segment with numpy views of its header and slots.
+    """An attached segment with word views of its header and slots, and pixel arrays.
 
+    Header and slot-meta words are ``memoryview.cast`` views ('Q' u64, 'd' f64, 'I' for the
+    futex word), not numpy arrays: indexing one is a short C path that stays cheap when the
+    caches are cold, which is exactly the case for a reader just woken from FUTEX_WAIT (numpy
+    scalar indexing there cost tens of µs of wake-up latency). Pixels are numpy arrays.
     ``readonly`` mappings hand out pixel views that cannot be made writable. The segment stays
     ``flock(LOCK_SH)``ed until ``close()`` so ``sweep_stale`` knows it is in use.
     """
@@ -211,18 +216,21 @@ class Mapping:
         self.inode = os.fstat(fd).st_ino
         buf = shm.buf.toreadonly() if readonly else shm.buf
         self._buf = buf
-        self.hdr = np.frombuffer(buf, dtype=np.uint64, count=HEADER_SIZE // 8)
-        self.hdr_f = np.frombuffer(buf, dtype=np.float64, count=HEADER_SIZE // 8)
-        self.futex = np.frombuffer(buf, dtype=np.uint32, count=1, offset=17 * 8)
-        self.futex_address = self.futex.ctypes.data
-        self.slots: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.hdr = buf[:HEADER_SIZE].cast("Q")
+        self.hdr_f = buf[:HEADER_SIZE].cast("d")
+        self.futex = buf[_FUTEX_OFFSET:_FUTEX_OFFSET + 4].cast("I")
+        anchor = np.frombuffer(buf, dtype=np.uint8, count=1, offset=_FUTEX_OFFSET)
+        self.futex_address = anchor.ctypes.data
+        del anchor
+        self.slots: list[tuple[memoryview, memoryview, np.ndarray]] = []
 
     def map_slots(self, count: int, slot_size: int, pixel_offset: int) -> None:
         """Build (meta u64, meta f64, pixels u8) views for each slot."""
+        meta_bytes = S.WORDS * 8
         for i in range(count):
             base = HEADER_SIZE + i * slot_size
-            meta = np.frombuffer(self._buf, dtype=np.uint64, count=S.WORDS, offset=base)
-            meta_f = np.frombuffer(self._buf, dtype=np.float64, count=S.WORDS, offset=base)
+            meta = self._buf[base:base + meta_bytes].cast("Q")
+            meta_f = self._buf[base:base + meta_bytes].cast("d")
             pixels = np.frombuffer(self._buf, dtype=np.uint8, count=slot_size - pixel_offset,
                                    offset=base + pixel_offset)
             self.slots.append((meta, meta_f, pixels))
@@ -242,8 +250,11 @@ class Mapping:
         if self.shm is None:
             return
         shm, self.shm = self.shm, None
+        views = [self.hdr, self.hdr_f, self.futex] + [v for slot in self.slots for v in slot[:2]]
         self.hdr = self.hdr_f = self.futex = None  # type: ignore[assignment]
         self.slots = []
+        for view in views:
+            view.release()
         buf, self._buf = self._buf, None
         try:
             if buf is not shm.buf:

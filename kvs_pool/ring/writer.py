@@ -112,21 +112,20 @@ class RingWriter:
             self._generation += 1
             self._geometry = shape
             self._publish_geometry(m, shape)
-        wall = time.time()
         meta, meta_f, _ = self._slots[n % self._k]
         meta_f[S.CAPTURE_TS] = capture_ts
-        meta_f[S.DECODE_TS] = wall if decode_ts is None else decode_ts
+        meta_f[S.DECODE_TS] = time.time() if decode_ts is None else decode_ts
         meta[S.HEIGHT], meta[S.WIDTH], meta[S.CHANNELS] = shape
         meta[S.STRIDE] = shape[1] * shape[2]
         meta[S.GENERATION] = self._generation
         now = time.monotonic()
+        self._stamp_clocks(m, now, capture_ts)   # header clocks first: keep publish-to-wake short
         meta_f[S.COMMIT_MONO] = now
         meta[S.SEQ] = 2 * n                      # slot readable
         m.hdr[H.WRITE_SEQ] = n                   # frame published
-        self._seq = n
-        self._stamp_clocks(m, now, capture_ts)
-        m.futex[0] = (int(m.futex[0]) + 1) & 0xFFFFFFFF
+        m.futex[0] = (m.futex[0] + 1) & 0xFFFFFFFF
         futex_wake(m.futex_address)
+        self._seq = n
         return n
 
     def _publish_geometry(self, m, shape: tuple[int, int, int]) -> None:
@@ -165,9 +164,11 @@ class RingWriter:
         for name, delta in (("frames", frames), ("reconnects", reconnects),
                             ("url_refreshes", url_refreshes), ("read_errors", read_errors),
                             ("skipped", skipped)):
+            if delta < 0:
+                raise ValueError(f"counter {name} only grows: add({name}={delta}) is invalid")
             if delta:
                 word = COUNTER_WORDS[name]
-                u[word] = int(u[word]) + int(delta)
+                u[word] += int(delta)
 
     def status(self) -> RingStatus:
         return read_status(self._live())
@@ -177,7 +178,7 @@ class RingWriter:
         m, self._m = self._m, None
         if m is None:
             return
-        if m.shm is not None and int(m.hdr[H.PRODUCER_PID]) == os.getpid():
+        if m.shm is not None and m.hdr[H.PRODUCER_PID] == os.getpid():
             m.hdr[H.PRODUCER_PID] = 0
         self._slots = []
         m.close()
@@ -186,7 +187,7 @@ class RingWriter:
         m = self._m
         if m is None:
             raise RingError(f"ring {self.name}: writer is closed")
-        if int(m.hdr[H.POOL_STATE]) == PoolState.CLOSED:
+        if m.hdr[H.POOL_STATE] == PoolState.CLOSED:
             raise RingError(f"camera {self.camera_id!r}: the pool {self.pool!r} has stopped "
                             f"(ring {self.name} closed by its owner)")
         return m
