@@ -74,10 +74,12 @@ def test_permanent_failure_backs_off_to_the_maximum(arbiter: Arbiter) -> None:
 
 
 def test_worker_without_heartbeat_is_replaced_and_removed_worker_stopped(arbiter) -> None:
-    slot = _add(arbiter, "silent", "obedient", heartbeat_timeout_s=1.0)
+    slot = _add(arbiter, "silent", "obedient", heartbeat_timeout_s=2.0)
     arbiter.restart_due()
     first = slot.handle.pid
     _tick_until(arbiter, lambda: slot.spawns == 2 and slot.up)
-    assert slot.handle.pid != first and slot.last_exit.startswith("stopped cleanly")
+    assert slot.handle.pid != first
+    # SIGTERM honoured, or (machine busy) delivered before the worker installed its handler
+    assert slot.last_exit in ("stopped cleanly (exit 0)", "killed by SIGTERM"), slot.last_exit
     arbiter.retire(slot, "remove")
     _tick_until(arbiter, lambda: "silent" not in arbiter.slots)
