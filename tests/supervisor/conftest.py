@@ -83,7 +83,7 @@ class PoolRun:
                      **defaults: Any) -> Path:
         doc = {"pool": {"name": self.pool, "metrics": {"port": 0},
                         "state_dir": str(self.state_dir), "shutdown_timeout_s": 10},
-               "defaults": {"max_resolution": [320, 240], "ring_slots": 4,
+               "defaults": {"max_resolution": [320, 240], "ring_slots": 16,
                             "backoff": {"initial_s": 0.5, "max_s": 4, "reset_after_s": 30},
                             "stall": {"heartbeat_timeout_s": 10}, **defaults},
                "cameras": [{"id": cam, "source": {"url": url}, **(per_camera or {}).get(cam, {})}

@@ -77,7 +77,7 @@ def test_kill9_decoder_restarts_and_nobody_else_notices(pool_run, live_camera) -
         out, _ = consumer.communicate(timeout=60)
         report = json.loads(out.strip().splitlines()[-1])
         assert report["last_seq"] > after > before >= report["first_seq"]
-        assert report["pairs"] > 10 and report["ordered"] >= 0.8 * report["pairs"], report
+        assert report["pairs"] >= 5 and report["ordered"] >= 0.8 * report["pairs"], report
         watch.done.set()
         watch.join()
         assert {c: pool_run.decoder_pid(c) for c in others} == others
