@@ -30,6 +30,7 @@ _API_NAMES = {"PUT_MEDIA", "GET_MEDIA", "LIST_FRAGMENTS", "GET_MEDIA_FOR_FRAGMEN
               "GET_HLS_STREAMING_SESSION_URL", "GET_DASH_STREAMING_SESSION_URL", "GET_CLIP",
               "GET_IMAGES"}
 _ACCOUNT = "000000000000"
+_FORGET_AFTER_S = 3600.0
 
 
 @dataclass
@@ -160,9 +161,17 @@ class KVSEmulator:
             show_time=body.get("DisplayFragmentTimestamp", "NEVER") == "ALWAYS",
             discontinuity=body.get("DiscontinuityMode") or default_mode)
         with self._lock:
+            self._prune(time.monotonic())
             self._sessions[session.token] = session
         log.info("session for %s, %.0f s", name, lifetime)
         return session
+
+    def _prune(self, now: float) -> None:
+        """Forget sessions expired for over ``_FORGET_AFTER_S`` (their token then reads as
+        forged: still 403), so a long demo does not grow the table."""
+        for token in [t for t, s in self._sessions.items()
+                      if now - s.expires_mono > _FORGET_AFTER_S]:
+            del self._sessions[token]
 
     # -- data plane ----------------------------------------------------------------------
     def session_for(self, query: dict[str, str]) -> tuple[Session | None, Reply | None]:
