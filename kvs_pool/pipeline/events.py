@@ -60,7 +60,8 @@ EVENT_FIELDS: dict[str, tuple[type, ...]] = {
 
 
 class EventSink(Protocol):
-    """Where confirmed events go (an outbox, a file, the log)."""
+    """Where confirmed events go (an outbox, a file, the log). A ``crop`` (JPEG of the box
+    alone) is passed as a keyword only when one was made, for sinks that keep it (the outbox)."""
 
     def emit(self, event: dict[str, Any], snapshot: bytes | None) -> None: ...
 
@@ -129,7 +130,7 @@ class JsonlSink:
         self.fsync = fsync
         self._file = self.path.open("a", encoding="utf-8")
 
-    def emit(self, event: dict[str, Any], snapshot: bytes | None) -> None:
+    def emit(self, event: dict[str, Any], snapshot: bytes | None, crop: bytes | None = None) -> None:
         self._file.write(json.dumps(event, sort_keys=True) + "\n")
         self._file.flush()
         if self.fsync:
@@ -142,7 +143,7 @@ class JsonlSink:
 class LogSink:
     """Logs each event as one INFO line of JSON."""
 
-    def emit(self, event: dict[str, Any], snapshot: bytes | None) -> None:
+    def emit(self, event: dict[str, Any], snapshot: bytes | None, crop: bytes | None = None) -> None:
         log.info("event %s", json.dumps(event, sort_keys=True))
 
 
@@ -152,6 +153,9 @@ class MultiSink:
     def __init__(self, sinks: list[EventSink]) -> None:
         self.sinks = list(sinks)
 
-    def emit(self, event: dict[str, Any], snapshot: bytes | None) -> None:
+    def emit(self, event: dict[str, Any], snapshot: bytes | None, crop: bytes | None = None) -> None:
         for sink in self.sinks:
-            sink.emit(event, snapshot)
+            if crop is None:
+                sink.emit(event, snapshot)
+            else:
+                sink.emit(event, snapshot, crop=crop)

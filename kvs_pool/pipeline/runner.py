@@ -3,7 +3,8 @@
 ``Pipeline.process(camera_id, frame, frame_ts)`` runs one frame through the steps of that camera
 and returns what happened (``FrameResult``). The detector (and its model) is shared by all the
 cameras of the pipeline; gate, ROI filter and confirmation state are per camera. Counters and
-the inference latency histogram live in ``stats`` (``PipelineStats``).
+the inference latency histogram live in ``stats`` (``PipelineStats``). Start events carry
+images made by ``render`` (default: the frame with the box drawn; None: no image is encoded).
 
 A frame the gate skips still reaches confirmation as a *hold* (nothing moved: the last verdict
 stands), so presences end on time in a scene that went still.
@@ -31,7 +32,15 @@ from kvs_pool.pipeline.motion import GateParams, MotionGate
 from kvs_pool.pipeline.roi import RoiFilter, Zone
 from kvs_pool.pipeline.stats import PipelineStats
 
-__all__ = ["CameraSetup", "FrameResult", "Pipeline"]
+__all__ = ["CameraSetup", "FrameResult", "Pipeline", "Renderer", "boxed_snapshot"]
+
+# Images of a start event for its sink: (snapshot JPEG, crop JPEG), either may be None.
+Renderer = Callable[[np.ndarray, dict[str, Any]], tuple[bytes | None, bytes | None]]
+
+
+def boxed_snapshot(frame: np.ndarray, event: dict[str, Any]) -> tuple[bytes | None, bytes | None]:
+    """The default renderer: the frame with the event's box and label drawn, no crop."""
+    return snapshot_jpeg(frame, event["box"], f"{event['class']} {event['score']:.2f}"), None
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +78,8 @@ class Pipeline:
     """Runs frames of its cameras through the steps and hands events to ``sink``."""
 
     def __init__(self, name: str, detector: Detector, sink: EventSink,
-                 cameras: list[CameraSetup], snapshots: bool = True) -> None:
-        self.name, self.detector, self.sink, self.snapshots = name, detector, sink, snapshots
+                 cameras: list[CameraSetup], render: Renderer | None = boxed_snapshot) -> None:
+        self.name, self.detector, self.sink, self.render = name, detector, sink, render
         self.stats = PipelineStats()
         self.cameras: dict[str, _Camera] = {}
         for setup in cameras:
@@ -111,9 +120,9 @@ class Pipeline:
 
     def _emit(self, cam: _Camera, tr: Transition, frame: np.ndarray, frame_ts: float) -> dict[str, Any]:
         event = make_event(cam.ctx, tr, frame_ts, (frame.shape[1], frame.shape[0]))
-        snapshot = None
-        if self.snapshots and tr.kind == "start":
-            snapshot = snapshot_jpeg(frame, event["box"], f"{tr.label} {event['score']:.2f}")
+        snapshot = crop = None
+        if self.render is not None and tr.kind == "start":
+            snapshot, crop = self.render(frame, event)
         counters = self.stats.camera(cam.ctx.camera_id)
         if tr.kind == "start":
             counters.events_start += 1
@@ -121,7 +130,10 @@ class Pipeline:
             counters.events_end += 1
         log.info("%s %s on %s (score %.2f, roi %s)", tr.kind, tr.label, cam.ctx.camera_id,
                  tr.detection.score, tr.roi, extra={"camera_id": cam.ctx.camera_id})
-        self.sink.emit(event, snapshot)
+        if crop is None:
+            self.sink.emit(event, snapshot)
+        else:
+            self.sink.emit(event, snapshot, crop=crop)       # the outbox keeps both
         return event
 
     def close(self) -> None:

@@ -8,7 +8,8 @@ if it has not seen it (so it never builds a backlog; frames it never looked at a
 ``frames_missed``), at most ``max_fps`` per camera when the pipeline sets it. Frames are read as
 zero-copy views; a frame overwritten while being read is dropped (``frames_torn``).
 
-Events go to the worker's durable outbox (``<outbox.path stem>.<worker>.sqlite3``, see
+Start events carry the images the S3 publishers ask for (``build_renderer``; none without
+one). Events go to the worker's durable outbox (``<outbox.path stem>.<worker>.sqlite3``, see
 ``kvs_pool.publish``) drained by the publish loop in a thread of this process. About once a second the worker writes
 ``<state_dir>/stats/<worker>.json`` (``pipeline.stats`` layout + outbox counters): the parent's
 metrics read it, and its mtime is the worker's heartbeat. Exit codes: ``kvs_pool.workers``.
@@ -24,6 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+
 from kvs_pool import client
 from kvs_pool.config import PipelineConfig, PoolConfig
 from kvs_pool.errors import ConfigError, DetectorError, KvsPoolError, RingError
@@ -32,10 +36,11 @@ from kvs_pool.pipeline import (
     Pipeline, YoloDetector, YoloParams, Zone,
 )
 from kvs_pool.pipeline.events import EventSink
+from kvs_pool.pipeline.runner import Renderer
 from kvs_pool.pipeline.stats import write_json_atomic
 from kvs_pool.workers import EXIT_CONFIG, EXIT_OK, EXIT_ORPHANED
 
-__all__ = ["run_inference", "build_detector", "camera_setups", "worker_name"]
+__all__ = ["run_inference", "build_detector", "build_renderer", "camera_setups", "worker_name"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +92,25 @@ def _settle(cam: client.Camera, frame: client.Frame) -> client.Frame:
     return frame
 
 
+def build_renderer(pipe: PipelineConfig) -> Renderer | None:
+    """Start-event images as the S3 publishers want them (``draw_boxes``, ``crop``); None when
+    no publisher uses images, so none is encoded or stored."""
+    s3 = [p for p in pipe.publishers if p.type == "s3"]
+    if not s3:
+        return None
+    from kvs_pool.publish import render_crop, render_snapshot
+    draw, crop = any(p.draw_boxes for p in s3), any(p.crop for p in s3)
+    quality = 85
+
+    def render(frame: np.ndarray, event: dict[str, Any]) -> tuple[bytes | None, bytes | None]:
+        if draw:
+            snapshot = render_snapshot(frame, event, quality)
+        else:
+            snapshot = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
+        return snapshot, render_crop(frame, event) if crop else None
+    return render
+
+
 @dataclass
 class _Feed:
     """One camera of the pipeline, attached or waiting to be."""
@@ -134,7 +158,7 @@ class _Worker:
         self.min_interval = 1.0 / pipe.max_fps if pipe.max_fps else 0.0
         self.publishing = _Publishing(config, pipe, self.name)
         self.pipeline = Pipeline(pipe.name, build_detector(pipe, state / "models"),
-                                 self.publishing.sink, camera_setups(pipe))
+                                 self.publishing.sink, camera_setups(pipe), build_renderer(pipe))
         self.feeds = [_Feed(cid) for cid in pipe.cameras]
         self.next_stats = 0.0
         self.orphaned = False

@@ -89,9 +89,24 @@ def test_outside_the_zone_nothing_is_confirmed() -> None:
 def test_torn_frames_are_dropped_before_confirmation() -> None:
     sink = Recorder()
     pipe = Pipeline("test", BrightBoxDetector(), sink,
-                    [CameraSetup("cam", None, (), ConfirmParams(hits=1, window=1))], snapshots=False)
+                    [CameraSetup("cam", None, (), ConfirmParams(hits=1, window=1))], render=None)
     result = pipe.process("cam", scene(10), 1.0, intact=lambda: False)
     assert (result.ran, result.reason) == (False, "torn") and sink.events == []
     assert pipe.stats.camera("cam").frames_torn == 1
     assert pipe.process("cam", scene(10), 2.0, intact=lambda: True).events[0]["type"] == "start"
-    assert sink.events[0][1] is None                          # snapshots off
+    assert sink.events[0][1] is None                          # no renderer: no image
+
+
+def test_a_renderer_can_add_a_crop() -> None:
+    received: list[tuple[bytes | None, bytes | None]] = []
+
+    class CropSink:
+        def emit(self, event: dict[str, Any], snapshot: bytes | None, crop: bytes | None = None) -> None:
+            received.append((snapshot, crop))
+
+    pipe = Pipeline("test", BrightBoxDetector(), CropSink(),
+                    [CameraSetup("cam", None, (), ConfirmParams(hits=1, window=1, end_after_s=0))],
+                    render=lambda frame, event: (b"snap", b"crop:" + event["class"].encode()))
+    pipe.process("cam", scene(10), 1.0)
+    pipe.process("cam", scene(None), 2.0)
+    assert received == [(b"snap", b"crop:box"), (None, None)]

@@ -41,7 +41,7 @@ pipelines:
     motion_gate: {{refresh_s: 0.3}}
     detector: {{type: yolo, model: yolov3-tiny, input_size: 416, cache_dir: {cache}, {detector}}}
     roi: {{cam1: [{{name: right, points: [[0.5, 0], [1, 0], [1, 1], [0.5, 1]]}}]}}
-    confirm: {{hits: 3, window: 5, end_after_s: 1.0, cooldown_s: 30}}
+    confirm: {{hits: 2, window: 4, end_after_s: 1.0, cooldown_s: 30}}
     publishers: [{{type: jsonl, path: {tmp}/events.jsonl}}]
 """
 
@@ -65,7 +65,7 @@ def scene(person: np.ndarray | None, x: int = 0) -> np.ndarray:
 def write_walk(writer: RingWriter, stop: threading.Event) -> None:
     """Static scene, a person walking left to right (then gone), static again; ~15 fps."""
     person = person_crop()
-    frames = [scene(None)] * 10 + [scene(person, x) for x in range(0, W - 92, 12)]
+    frames = [scene(None)] * 10 + [scene(person, x) for x in range(0, W - 92, 8)]
     frames += [scene(None)] * 60
     for frame in frames:
         if stop.is_set():
@@ -112,17 +112,17 @@ def test_a_walk_into_the_zone_is_one_event(ring: RingWriter, pool_name: str, tmp
         write_walk(ring, writing)
         events_path = tmp_path / "events.jsonl"
         events = wait_for(lambda: [e for e in read_events(events_path) if e["type"] == "end"]
-                          and read_events(events_path), 30)
+                          and read_events(events_path), 60)
     finally:
         writing.set()
         stop.set()
         worker.join(60)
     assert result == [EXIT_OK]
+    stats = json.loads(stats_path.read_text())
     assert [(e["type"], e["class"], e["roi"]) for e in events] == [
-        ("start", "person", "right"), ("end", "person", "right")]
+        ("start", "person", "right"), ("end", "person", "right")], stats
     assert events[0]["presence_id"] == events[1]["presence_id"]
     assert events[0]["box"][0] >= W / 2 - 92 and events[0]["model"] == "yolov3-tiny"
-    stats = json.loads(stats_path.read_text())
     cam = stats["cameras"]["cam1"]
     assert cam["events_start"] == 1 and cam["events_end"] == 1
     assert cam["frames_processed"] > 10 and cam["frames_skipped_motion"] > 10
@@ -182,3 +182,28 @@ pipelines:
         "gate", "exclude", "pixels", "center", 5000)
     assert (cam2.confirm.mode, cam2.confirm.score_threshold, cam2.confirm.per_roi) == (
         "median", 0.6, True)
+
+
+def test_images_are_rendered_only_for_s3_and_as_it_asks(tmp_path: Path) -> None:
+    from kvs_pool.workers.inference import build_renderer
+    (tmp_path / "clip.mp4").write_bytes(b"")
+
+    def pipeline(publishers: str):
+        return parse_config(f"""
+pool: {{name: p1, state_dir: {tmp_path}/state}}
+cameras: [{{id: cam1, source: {{url: {tmp_path}/clip.mp4}}}}]
+pipelines: [{{name: a, cameras: [cam1], publishers: {publishers}}}]
+""").pipelines[0]
+
+    assert build_renderer(pipeline(f"[{{type: jsonl, path: {tmp_path}/e.jsonl}}]")) is None
+    frame = np.full((100, 200, 3), 50, np.uint8)
+    event = {"class": "person", "score": 0.9, "box": [20.0, 20.0, 80.0, 90.0]}
+    boxed = build_renderer(pipeline("[{type: s3, bucket: snaps, crop: true}]"))
+    snapshot, crop = boxed(frame, event)
+    image = cv2.imdecode(np.frombuffer(snapshot, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape == frame.shape and np.abs(image.astype(int) - 50).max() > 100   # box drawn
+    crop_h, crop_w = cv2.imdecode(np.frombuffer(crop, np.uint8), cv2.IMREAD_COLOR).shape[:2]
+    assert abs(crop_h - 70) <= 1 and abs(crop_w - 60) <= 1
+    plain, no_crop = build_renderer(pipeline("[{type: s3, bucket: snaps, draw_boxes: false}]"))(frame, event)
+    assert no_crop is None
+    assert np.abs(cv2.imdecode(np.frombuffer(plain, np.uint8), cv2.IMREAD_COLOR).astype(int) - 50).max() < 5
