@@ -6,12 +6,13 @@ Entry point ``kvs_pool.workers.inference:run_inference(payload, stop)``, ``paylo
 (retrying cameras whose ring is not there yet), and in turn takes each camera's **newest** frame
 if it has not seen it (so it never builds a backlog; frames it never looked at are counted as
 ``frames_missed``), at most ``max_fps`` per camera when the pipeline sets it. Frames are read as
-zero-copy views; a frame overwritten while being read is dropped (``frames_torn``).
+zero-copy views, once a source's burst is over (``_settle``); a frame overwritten while being
+read is dropped (``frames_torn``).
 
 Start events carry the images the S3 publishers ask for (``build_renderer``; none without
 one). Events go to the worker's durable outbox (``<outbox.path stem>.<worker>.sqlite3``, see
-``kvs_pool.publish``) drained by the publish loop in a thread of this process. About once a second the worker writes
-``<state_dir>/stats/<worker>.json`` (``pipeline.stats`` layout + outbox counters): the parent's
+``kvs_pool.publish``) drained by the publish loop in a thread of this process. About once a
+second the worker writes ``<state_dir>/stats/<worker>.json`` (``pipeline.stats`` layout + outbox counters): the parent's
 metrics read it, and its mtime is the worker's heartbeat. Exit codes: ``kvs_pool.workers``.
 """
 
