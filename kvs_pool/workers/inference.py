@@ -12,8 +12,8 @@ read is dropped (``frames_torn``).
 Start events carry the images the S3 publishers ask for (``build_renderer``; none without
 one). Events go to the worker's durable outbox (``<outbox.path stem>.<worker>.sqlite3``, see
 ``kvs_pool.publish``) drained by the publish loop in a thread of this process. About once a
-second the worker writes ``<state_dir>/stats/<worker>.json`` (``pipeline.stats`` layout + outbox counters): the parent's
-metrics read it, and its mtime is the worker's heartbeat. Exit codes: ``kvs_pool.workers``.
+second the worker writes ``<state_dir>/stats/<worker>.json`` (``pipeline.stats`` layout plus
+outbox counters): the parent's metrics read it, and its mtime is the worker's heartbeat. Exit codes: ``kvs_pool.workers``.
 """
 
 from __future__ import annotations
