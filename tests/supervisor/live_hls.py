@@ -5,14 +5,13 @@ clock (no ENDLIST), so decoders see a camera-like endless stream with playlist r
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import imageio_ffmpeg
+import av
 
 from kvs_pool.synth import VideoSpec, encode_file
 
@@ -20,14 +19,20 @@ WINDOW = 3
 
 
 def encode_segments(directory: Path, spec: VideoSpec) -> list[tuple[float, str]]:
-    """Encode ``spec`` (PyAV libx264) and cut it into 1 s TS segments with ffmpeg's HLS muxer
-    (stream copy); returns (duration, file name) per segment."""
+    """Encode ``spec`` (PyAV libx264), then remux it (no re-encode) with FFmpeg's HLS muxer
+    into 1 s TS segments; returns (duration, file name) per segment."""
     clip = encode_file(directory / "clip.mp4", spec)
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(clip),
-                    "-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_list_size", "0",
-                    "-hls_playlist_type", "vod", "-hls_segment_filename",
-                    str(directory / "seg%d.ts"), str(directory / "vod.m3u8")],
-                   check=True, timeout=120)
+    options = {"hls_time": "1", "hls_list_size": "0", "hls_playlist_type": "vod",
+               "hls_segment_filename": str(directory / "seg%d.ts")}
+    with av.open(str(clip)) as src, \
+            av.open(str(directory / "vod.m3u8"), "w", format="hls", options=options) as out:
+        video = src.streams.video[0]
+        add = getattr(out, "add_stream_from_template", None)  # PyAV >= 13; older: template=
+        stream = add(video) if add else out.add_stream(template=video)
+        for packet in src.demux(video):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
     segments, duration = [], 0.0
     for line in (directory / "vod.m3u8").read_text().splitlines():
         if line.startswith("#EXTINF:"):
