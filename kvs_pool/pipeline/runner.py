@@ -116,6 +116,7 @@ class Pipeline:
         counters.detections += len(kept)
         events = [self._emit(cam, tr, frame, frame_ts)
                   for tr in cam.confirmer.update(kept, frame_ts)]
+        counters.presences_silenced = cam.confirmer.suppressed
         return FrameResult(True, reason, kept, events, elapsed)
 
     def _emit(self, cam: _Camera, tr: Transition, frame: np.ndarray, frame_ts: float) -> dict[str, Any]:

@@ -8,15 +8,16 @@ File layout (all counters are totals since the worker started)::
      "model": "yolov3-tiny",
      "cameras": {"front-door": {"frames_processed": 10, "frames_skipped_motion": 90,
                                 "frames_missed": 3, "frames_torn": 0, "detections": 4,
-                                "events_start": 1, "events_end": 0,
+                                "events_start": 1, "events_end": 0, "presences_silenced": 0,
                                 "last_frame_ts": 1.7e9}},
      "inference_seconds": {"buckets": {"0.005": 0, ..., "+Inf": 10}, "sum": 0.2, "count": 10}}
 
 ``frames_processed`` counts frames the detector ran on, ``frames_skipped_motion`` those the
 motion gate stopped, ``frames_missed`` those the camera produced that the worker never looked at
 (it always takes the newest frame), ``frames_torn`` those overwritten while being read (results
-dropped). Histogram buckets are cumulative, Prometheus style, keyed by upper bound (a dict, so
-the parent's generic stats collector exports every bucket as a numeric leaf).
+dropped), ``presences_silenced`` presences confirmed inside the cool-down (no events).
+Histogram buckets are cumulative, Prometheus style, keyed by upper bound (a dict, so the
+parent's generic stats collector exports every bucket as a numeric leaf).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class CameraCounters:
     detections: int = 0
     events_start: int = 0
     events_end: int = 0
+    presences_silenced: int = 0
     last_frame_ts: float | None = None
 
 

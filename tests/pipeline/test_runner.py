@@ -73,7 +73,7 @@ def test_a_crossing_object_makes_one_start_and_one_end() -> None:
     counters = pipe.stats.camera("cam")
     assert counters.frames_skipped_motion > 30                 # static frames before and after
     assert counters.frames_processed == det.calls == len(walk) - counters.frames_skipped_motion
-    assert (counters.events_start, counters.events_end) == (1, 1)
+    assert (counters.events_start, counters.events_end, counters.presences_silenced) == (1, 1, 0)
     assert pipe.stats.inference.to_dict()["count"] == det.calls
 
 
