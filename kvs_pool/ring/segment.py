@@ -28,6 +28,7 @@ import logging
 import mmap
 import os
 import shutil
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,6 +67,14 @@ class _Segment(shared_memory.SharedMemory):
             pass
 
 
+def _construct(name: str, create: bool, size: int = 0) -> shared_memory.SharedMemory:
+    """SharedMemory that no resource tracker knows about (3.13+: ``track=False``)."""
+    if sys.version_info >= (3, 13):
+        return _Segment(name=name, create=create, size=size, track=False)  # type: ignore[call-arg]
+    with _untracked():
+        return _Segment(name=name, create=create, size=size)
+
+
 @contextmanager
 def _untracked() -> Iterator[None]:
     """Construct SharedMemory without registering it with the resource tracker."""
@@ -100,8 +109,10 @@ def _check_space(name: str, size: int) -> None:
 def create_segment(name: str, size: int) -> shared_memory.SharedMemory:
     """Create a 0600 segment of ``size`` bytes, allocated up front and prefaulted."""
     _check_space(name, size)
-    with _untracked():
-        shm = _Segment(name=name, create=True, size=size)
+    try:
+        shm = _construct(name, create=True, size=size)
+    except FileExistsError:
+        raise RingError(f"ring {name} already exists (created concurrently?)") from None
     fd = shm._fd  # noqa: SLF001 - SharedMemory exposes no public fd
     try:
         os.fchmod(fd, 0o600)
@@ -127,8 +138,7 @@ def _discard(shm: shared_memory.SharedMemory) -> None:
 def open_segment(name: str, what: str) -> shared_memory.SharedMemory:
     """Attach an existing segment, untracked; ``what`` names it in errors."""
     try:
-        with _untracked():
-            return _Segment(name=name, create=False)
+        return _construct(name, create=False)
     except FileNotFoundError:
         raise RingNotFoundError(
             f"no ring for {what} ({_path(name)}): is the pool running and is the camera id "
@@ -250,11 +260,10 @@ class Mapping:
         if self.shm is None:
             return
         shm, self.shm = self.shm, None
-        views = [self.hdr, self.hdr_f, self.futex] + [v for slot in self.slots for v in slot[:2]]
+        # Drop, not release(), our views: a Frame still holding its slot's meta view must keep
+        # working (is_intact), and then keeps the mapping alive through it.
         self.hdr = self.hdr_f = self.futex = None  # type: ignore[assignment]
         self.slots = []
-        for view in views:
-            view.release()
         buf, self._buf = self._buf, None
         try:
             if buf is not shm.buf:

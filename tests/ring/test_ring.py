@@ -272,3 +272,16 @@ def test_held_frames_keep_the_mapping_alive_after_close(pool_name):
         reader.close()
         writer.close()
         assert int(np.asarray(frame.array).sum()) == 42 * 48 * 64 * 3  # no segfault
+        assert frame.is_intact()
+
+
+def test_full_dev_shm_at_allocation_is_a_plain_error_and_leaves_nothing(pool_name, monkeypatch):
+    import errno
+
+    def no_room(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", no_room)  # tmpfs full after the free-space check
+    with pytest.raises(RingSpaceError, match=r"has not room for ring .*MB"):
+        create_ring(pool_name, "cam", SMALL)
+    assert not list(SHM.glob(f"kvspool.{pool_name}.*"))
