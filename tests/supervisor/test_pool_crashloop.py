@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import dead_url, wait_for
+from pool_harness import dead_url, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import psutil
-from conftest import wait_for
+from pool_harness import wait_for
 
 
 def _gone(pid: int) -> bool:

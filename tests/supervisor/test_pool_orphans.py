@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import signal
 
-from conftest import wait_for
+from pool_harness import wait_for
 
 
 def test_children_exit_when_the_supervisor_is_killed(pool_run, live_camera) -> None:

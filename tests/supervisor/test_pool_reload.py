@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import signal
 
-from conftest import wait_for
+from pool_harness import wait_for
 
 
 def test_sighup_adds_removes_and_restarts_only_what_changed(pool_run, live_camera) -> None:
