@@ -19,7 +19,7 @@ from kvs_pool.ring import ConnectionState, RingReader, RingStatus
 from kvs_pool.ring.layout import NAME_PREFIX
 from kvs_pool.ring.segment import SHM_DIR
 
-__all__ = ["register", "collect_rows", "format_table"]
+__all__ = ["register", "collect_rows", "format_table", "format_workers"]
 
 _COLUMNS = ("CAMERA", "STATE", "FPS", "FRAMES", "RESTARTS", "LAST FRAME", "DECODER")
 
@@ -104,6 +104,20 @@ def format_table(rows: list[dict]) -> str:
                      for row in cells)
 
 
+def format_workers(state: dict[str, Any] | None) -> str:
+    """The non-decoder workers (inference...) of the state file as a table, or ''."""
+    others = [w for w in (state or {}).get("workers", []) if w.get("kind") != "decoder"]
+    if not others:
+        return ""
+    cells = [("WORKER", "KIND", "STATE", "RESTARTS")]
+    for w in others:
+        up = "up" if w["up"] else f"down, retry in {w['backoff_s']:.0f}s ({w['last_exit']})"
+        cells.append((w["name"], w["kind"], up, str(w["restarts"])))
+    widths = [max(len(row[i]) for row in cells) for i in range(4)]
+    return "\n".join("  ".join(c.ljust(n) for c, n in zip(row, widths)).rstrip()
+                     for row in cells)
+
+
 def _handle(args: argparse.Namespace) -> int:
     from kvs_pool.supervisor.statefile import read_state
     pool, state_dir, cameras = _target(args)
@@ -111,9 +125,14 @@ def _handle(args: argparse.Namespace) -> int:
         print(f"kvs-pool status: pool {pool!r} has no rings: is it running on this host?",
               file=sys.stderr)
         return 1
-    rows = collect_rows(pool, read_state(state_dir), cameras)
+    state = read_state(state_dir)
+    rows = collect_rows(pool, state, cameras)
     if args.json:
-        print(json.dumps({"pool": pool, "cameras": rows}, default=str, indent=1))
+        print(json.dumps({"pool": pool, "cameras": rows, "workers": (state or {}).get(
+            "workers", [])}, default=str, indent=1))
     else:
         print(format_table(rows))
+        workers = format_workers(state)
+        if workers:
+            print("\n" + workers)
     return 0 if any(r["running"] for r in rows) else 1

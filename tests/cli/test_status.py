@@ -41,7 +41,9 @@ def test_status_table_from_rings_and_state_file(rings: str, tmp_path) -> None:
     views = [WorkerView(name="decoder-c1", kind="decoder", camera_id="c1", pid=1, up=True,
                         restarts=4, failures=0, backoff_s=0.0),
              WorkerView(name="decoder-c2", kind="decoder", camera_id="c2", pid=0, up=False,
-                        restarts=2, failures=3, backoff_s=20.0, last_exit="gave up (exit 4)")]
+                        restarts=2, failures=3, backoff_s=20.0, last_exit="gave up (exit 4)"),
+             WorkerView(name="inference-people", kind="inference", camera_id=None, pid=7,
+                        up=True, restarts=5, failures=0, backoff_s=0.0)]
     write_state(str(tmp_path), rings, views, {})
     result = _cli("status", "--pool", rings, "--state-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -51,6 +53,8 @@ def test_status_table_from_rings_and_state_file(rings: str, tmp_path) -> None:
     c2 = next(line for line in lines if line.startswith("c2"))
     assert "connected" in c1 and " 3 " in c1 and " 4 " in c1 and c1.endswith("up")
     assert "disconnected" in c2 and "never" in c2 and "retry in 20s" in c2
+    worker = next(line for line in lines if line.startswith("inference-people"))
+    assert worker.split() == ["inference-people", "inference", "up", "5"]
     doc = json.loads(_cli("status", "--pool", rings, "--state-dir", str(tmp_path),
                           "--json").stdout)
     assert [c["camera_id"] for c in doc["cameras"]] == ["c1", "c2"]
