@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,20 @@ def test_missing_config_file(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "no.yaml" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_busy_metrics_port_fails_cleanly(tmp_path: Path, pool_name: str) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        path = tmp_path / "pool.yaml"
+        path.write_text(f"pool: {{name: {pool_name}, state_dir: {tmp_path}, "
+                        f"metrics: {{port: {port}}}}}\n"
+                        "cameras: [{id: c1, source: {url: 'http://127.0.0.1:9/x.m3u8'}}]\n")
+        result = subprocess.run([sys.executable, "-m", "kvs_pool", "run", str(path)],
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(Path("/dev/shm").glob(f"kvspool.{pool_name}.*"))
