@@ -33,6 +33,7 @@ from kvs_pool.errors import RingError
 from kvs_pool.ring.futex import futex_wait
 from kvs_pool.ring.header import RingStatus, attach_mapping, read_status
 from kvs_pool.ring.layout import H, PoolState, S, segment_name
+from kvs_pool.ring.segment import Mapping
 
 __all__ = ["Frame", "FrameOverwrittenError", "RingReader"]
 
@@ -86,8 +87,8 @@ class Frame:
 class RingReader:
     """A consumer's handle on one camera's ring: untracked, never unlinks."""
 
-    def __init__(self, mapping, pool: str, camera_id: str) -> None:  # use RingReader.attach
-        self._m = mapping
+    def __init__(self, mapping: Mapping, pool: str, camera_id: str) -> None:  # use .attach
+        self._m: Mapping | None = mapping
         self.pool, self.camera_id, self.name = pool, camera_id, mapping.name
         self._slots = mapping.slots
         self._k = len(self._slots)

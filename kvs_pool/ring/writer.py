@@ -30,6 +30,7 @@ from kvs_pool.errors import RingError
 from kvs_pool.ring.futex import futex_wake
 from kvs_pool.ring.header import RingStatus, attach_mapping, pid_alive, read_status
 from kvs_pool.ring.layout import COUNTER_WORDS, H, S, ConnectionState, PoolState, segment_name
+from kvs_pool.ring.segment import Mapping
 
 __all__ = ["RingWriter"]
 
@@ -41,8 +42,8 @@ _FPS_ALPHA = 0.1  # EWMA weight of the newest inter-commit interval
 class RingWriter:
     """Write frames into one camera's ring (one writer per ring)."""
 
-    def __init__(self, mapping, pool: str, camera_id: str) -> None:  # use RingWriter.attach
-        self._m = mapping
+    def __init__(self, mapping: Mapping, pool: str, camera_id: str) -> None:  # use .attach
+        self._m: Mapping | None = mapping
         self.pool, self.camera_id, self.name = pool, camera_id, mapping.name
         u = mapping.hdr
         self._slots = mapping.slots
@@ -128,7 +129,7 @@ class RingWriter:
         self._seq = n
         return n
 
-    def _publish_geometry(self, m, shape: tuple[int, int, int]) -> None:
+    def _publish_geometry(self, m: Mapping, shape: tuple[int, int, int]) -> None:
         u = m.hdr
         u[H.HEIGHT], u[H.WIDTH], u[H.CHANNELS] = shape
         u[H.STRIDE] = shape[1] * shape[2]
@@ -136,7 +137,7 @@ class RingWriter:
         log.info("ring %s: geometry %dx%dx%d, generation %d", self.name, shape[1], shape[0],
                  shape[2], self._generation)
 
-    def _stamp_clocks(self, m, now: float, capture_ts: float) -> None:
+    def _stamp_clocks(self, m: Mapping, now: float, capture_ts: float) -> None:
         f = m.hdr_f
         if self._last_commit:
             dt = now - self._last_commit
@@ -183,7 +184,7 @@ class RingWriter:
         self._slots = []
         m.close()
 
-    def _live(self):
+    def _live(self) -> Mapping:
         m = self._m
         if m is None:
             raise RingError(f"ring {self.name}: writer is closed")
