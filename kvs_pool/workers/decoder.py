@@ -76,7 +76,7 @@ class _StatsMirror:
         self._last = dict.fromkeys(_COUNTERS, 0)
         self._state: int | None = None
 
-    def sync(self, stats: Any) -> None:
+    def sync(self, stats: Any, with_state: bool = True) -> None:
         deltas = {}
         for name in _COUNTERS:
             value = int(getattr(stats, name, 0) or 0)
@@ -85,6 +85,8 @@ class _StatsMirror:
             self._last[name] = value
         if deltas:
             self.writer.add(**deltas)
+        if not with_state:
+            return
         state = int(getattr(stats, "state", ConnectionState.CONNECTED))
         if state != self._state:
             self.writer.set_state(state)
@@ -99,6 +101,7 @@ class _Pump:
         self.mirror = _StatsMirror(writer)
         self.source: Any = None
         self.orphaned = False
+        self.failed = False          # the source gave up: leave ERROR in the ring header
         self.downscaled = 0
         self._slot: np.ndarray | None = None
 
@@ -178,18 +181,25 @@ def run_decoder(args: DecoderArgs, stop: threading.Event) -> int:
         log.error("unusable source settings: %s", exc)
         return EXIT_CONFIG
     except FrameSourceError as exc:
+        pump.failed = True
+        if getattr(exc, "retryable", True) is False:  # e.g. KVS NotAuthorized: wait max_s
+            log.error("source failed permanently: %s", exc)
+            return EXIT_CONFIG
         log.error("source gave up: %s", exc)
         return EXIT_GAVE_UP
     except RingError as exc:  # the pool closed the ring: it is stopping
         log.info("ring closed: %s", exc)
         return EXIT_OK
     finally:
-        _detach(writer)
+        _detach(writer, pump)
 
 
-def _detach(writer: RingWriter) -> None:
+def _detach(writer: RingWriter, pump: _Pump) -> None:
+    """Mirror the source's last counters, leave ERROR (gave up) or DISCONNECTED, detach."""
     try:
-        writer.set_state(ConnectionState.DISCONNECTED)
+        if pump.source is not None:
+            pump.mirror.sync(pump.source.stats, with_state=False)
+        writer.set_state(ConnectionState.ERROR if pump.failed else ConnectionState.DISCONNECTED)
     except RingError:
         pass
     writer.close()

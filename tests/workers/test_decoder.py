@@ -97,3 +97,28 @@ def test_a_changed_parent_means_orphaned(ring) -> None:
     pump = _Pump(writer, stop, parent_pid=1 if os.getppid() != 1 else 2)
     pump.on_progress()
     assert pump.orphaned and stop.is_set()
+
+
+def _args(pool: str, url: str):
+    from kvs_pool.config import parse_config
+    from kvs_pool.workers.decoder import DecoderArgs
+    config = parse_config(f"pool: {{name: {pool}}}\ndefaults: {{max_consecutive_errors: 1, "
+                          "backoff: {initial_s: 0.1, max_s: 0.2}}\n"
+                          f"cameras: [{{id: cam, source: {{url: '{url}'}}}}]\n")
+    return DecoderArgs(pool=pool, camera=config.cameras[0], aws=config.aws)
+
+
+def test_exit_codes_missing_ring_and_dead_source(pool_name: str) -> None:
+    from kvs_pool.workers import EXIT_CONFIG, EXIT_GAVE_UP
+    from kvs_pool.workers.decoder import run_decoder
+    dead = "http://127.0.0.1:9/live.m3u8"  # discard port: connection refused
+    assert run_decoder(_args(pool_name, dead), threading.Event()) == EXIT_CONFIG  # no ring
+    owner = create_ring(pool_name, "cam", RingGeometry(320, 240, slots=2))
+    try:
+        assert run_decoder(_args(pool_name, dead), threading.Event()) == EXIT_GAVE_UP
+        with RingReader.attach(pool_name, "cam") as reader:
+            status = reader.status()
+        assert status.read_errors >= 1 and status.producer_pid == 0
+        assert status.state == ConnectionState.ERROR  # stays visible while the pool backs off
+    finally:
+        owner.unlink()
