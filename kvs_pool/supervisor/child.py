@@ -6,7 +6,9 @@ bootstrap (``_bootstrap``, the process target) prepares the child before calling
 entry point ``fn(payload, stop)``:
 
 * ``prctl(PR_SET_PDEATHSIG, SIGTERM)`` so the kernel tells it when the supervisor dies, then a
-  ``getppid()`` check closes the race of a parent that died before the prctl;
+  ``getppid()`` check closes the race of a parent that died before the prctl. The signal fires
+  when the *thread* that forked the child ends, so workers are only started from the
+  supervisor's main thread (never from the metrics thread);
 * SIGTERM sets the ``stop`` event (graceful stop), SIGINT is ignored (a terminal's Ctrl-C goes
   to the whole process group; the supervisor orchestrates the stop);
 * logging in the pool's format with the worker's name and camera id on every line;
