@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer frames (under a minute)")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
     args = parser.parse_args(argv)
-    n, scene_n, cv_n = (40, 200, 4) if args.quick else (200, 1000, 20)
+    n, scene_n, cv_n = (40, 200, 8) if args.quick else (200, 1000, 20)
     results: dict[str, Any] = {"quick": args.quick, "threads": args.threads}
     with tempfile.TemporaryDirectory() as cache:
         t0 = time.perf_counter()
