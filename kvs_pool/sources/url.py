@@ -196,6 +196,7 @@ class URLFrameSource:
                 reader = self._open_reader()
             except FrameSourceError as exc:
                 self._failed(str(exc))
+                self.stats.state = SourceState.RECONNECTING
                 if not self.control.wait(self.backoff.next_delay()):
                     return None
                 continue
