@@ -93,11 +93,13 @@ def test_latest_jumps_to_the_newest_frame(pool_name):
 
 def test_pool_stopping_ends_iteration_with_an_error(pool_name):
     owner = create_ring(pool_name, "cam", SMALL)
+    stopper = threading.Timer(0.2, owner.unlink)
     with client.attach("cam", pool=pool_name) as cam:
-        threading.Timer(0.2, owner.unlink).start()
+        stopper.start()
         with pytest.raises(RingError, match="has stopped"):
             for _ in cam.frames(timeout=30):
                 pass
+    stopper.join()  # readers are woken before the name is removed
     with pytest.raises(RingNotFoundError):
         client.attach("cam", pool=pool_name)
 
