@@ -18,12 +18,14 @@ from kvs_pool.logs import configure
 
 __all__ = ["main", "build_parser"]
 
-_SUBCOMMANDS = ("run", "check", "status", "emulate")
+_SUBCOMMANDS = ("run", "check", "status", "emulate", "model")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every subcommand registered."""
-    parser = argparse.ArgumentParser(prog="kvs-pool", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="kvs-pool",
+        description="Decode many camera streams once each into shared-memory rings; detect; publish.")
     parser.add_argument("--version", action="version", version=f"kvs-pool {__version__}")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     parser.add_argument("--log-level", default="info",
