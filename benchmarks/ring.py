@@ -269,14 +269,14 @@ def measure(quick: bool) -> dict:
         scale = 1 if label == "1080p" else 2
         counts = {"memcpy": 250 * scale if quick else 1500 * scale,
                   "ring": 250 * scale if quick else 1500 * scale,
-                  "queue": 25 * scale if quick else 150 * scale,
-                  "pipe": 25 * scale if quick else 150 * scale}
+                  "queue": 20 * scale if quick else 150 * scale,
+                  "pipe": 20 * scale if quick else 150 * scale}
         seen: dict[str, list[dict]] = {path: [] for path in benches}
         for _ in range(rounds):
             for path, bench in benches.items():
                 seen[path].append(bench(Run(pool, h, w, counts[path])))
         figures[label] = {path: _best(results) for path, results in seen.items()}
-    events = 400 if quick else 2000
+    events = 300 if quick else 2000
     figures["wake"] = {}
     for consumers in (1, 3):  # rounds as above; the round with the lowest median is kept
         runs = [bench_wake(pool, consumers, events) for _ in range(2 if quick else rounds)]

@@ -114,6 +114,7 @@ def create_segment(name: str, size: int) -> shared_memory.SharedMemory:
     except FileExistsError:
         raise RingError(f"ring {name} already exists (created concurrently?)") from None
     fd = shm._fd  # noqa: SLF001 - SharedMemory exposes no public fd
+    fcntl.flock(fd, fcntl.LOCK_SH)  # at once: a concurrent sweep must not take it for stale
     try:
         os.fchmod(fd, 0o600)
         os.posix_fallocate(fd, 0, size)
