@@ -67,6 +67,7 @@ class Arbiter:
         self._stopping = False
         self._started = False  # set once this process owns the pool's rings
         self._state_due = 0.0
+        self._state_failing = False
         self._watchdog_due = 0.0
 
     # -- PoolView (read by the metrics thread) -------------------------------------------------
@@ -310,8 +311,12 @@ class Arbiter:
                      "config": self.options.config_path}
             try:
                 write_state(self.state_dir, self.pool, self._views, extra)
+                self._state_failing = False
             except OSError as exc:
-                log.warning("cannot write the state file in %s: %s", self.state_dir, exc)
+                if not self._state_failing:  # once per outage, not every second
+                    log.warning("cannot write the state file in %s: %s (kvs-pool status will "
+                                "lack restarts)", self.state_dir, exc)
+                self._state_failing = True
 
     def ping_watchdog(self) -> None:
         interval = sdnotify.watchdog_interval()
