@@ -25,9 +25,11 @@ keeps exactly every fifth frame, and a live stream delivered in bursts is sample
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Sampler", "KeyframeRate", "choose_plan", "is_disposable", "PLAN_ALL", "PLAN_SAMPLED",
+__all__ = ["Sampler", "KeyframeRate", "PacketRouter", "choose_plan", "is_disposable", "PLAN_ALL", "PLAN_SAMPLED",
            "PLAN_KEYFRAMES"]
 
 PLAN_ALL, PLAN_SAMPLED, PLAN_KEYFRAMES = "all", "sampled", "keyframes"
@@ -88,6 +90,54 @@ class KeyframeRate:
 
     def reset(self) -> None:
         self.last_key = self.interval = None
+
+
+class PacketRouter:
+    """Decides, packet by packet in decode order, which packets reach the decoder.
+
+    Until the key-frame rate is known (two key frames seen), packets after the first key frame
+    are held back for at most one target interval: if the next key frame comes within it, the
+    stream is sampled on key frames alone and the held packets are dropped undecoded; otherwise
+    they are released (a delay of one target interval, once per connection).
+    """
+
+    def __init__(self, target_fps: float | None, stream_fps: float | None,
+                 disposable: Callable[[Any], bool]) -> None:
+        self.target_fps, self.stream_fps = target_fps, stream_fps
+        self.disposable = disposable
+        self.sampler = Sampler(target_fps, stream_fps)
+        self.keys = KeyframeRate()
+        self.plan = choose_plan(target_fps, stream_fps, None)
+        self._held: list[tuple[Any, float]] = []
+
+    def route(self, packet: Any, t: float, key: bool) -> list[tuple[Any, float, bool]]:
+        """``(packet, t, decode?)`` for this packet and any released held ones, in order."""
+        if key:
+            self.keys.observe(t)
+            self.plan = choose_plan(self.target_fps, self.stream_fps, self.keys.rate)
+            drop = self.plan == PLAN_KEYFRAMES
+            out = [(p, pt, not drop and self._wanted(p, pt)) for p, pt in self._held]
+            self._held = []
+            return out + [(packet, t, True)]
+        if self._probing(t):
+            self._held.append((packet, t))
+            return []
+        out = [(p, pt, self._wanted(p, pt)) for p, pt in self._held]
+        self._held = []
+        return out + [(packet, t, self._wanted(packet, t))]
+
+    def _probing(self, t: float) -> bool:
+        """Could a key frame still arrive in time for the key-frames-only plan to apply?"""
+        if self.plan == PLAN_ALL or self.keys.interval is not None or self.keys.last_key is None:
+            return False
+        return t - self.keys.last_key <= self.sampler.period * KEY_RATE_SLACK
+
+    def _wanted(self, packet: Any, t: float) -> bool:
+        if self.plan == PLAN_KEYFRAMES:
+            return False
+        if self.plan == PLAN_ALL or self.sampler.may_keep(t):
+            return True
+        return not self.disposable(packet)
 
 
 def choose_plan(target_fps: float | None, stream_fps: float | None,

@@ -9,7 +9,8 @@ import av
 import pytest
 
 from kvs_pool.sources.sampling import (
-    PLAN_ALL, PLAN_KEYFRAMES, PLAN_SAMPLED, KeyframeRate, Sampler, choose_plan, is_disposable,
+    PLAN_ALL, PLAN_KEYFRAMES, PLAN_SAMPLED, KeyframeRate, PacketRouter, Sampler, choose_plan,
+    is_disposable,
 )
 from kvs_pool.sources.timeline import MAX_LAG_S, Timeline
 
@@ -120,3 +121,29 @@ def test_file_timeline_counts_on_across_loops_and_paces() -> None:
     assert line.due_in() == pytest.approx(0.96)
     line.restart(25)                     # the file starts again
     assert line.stamp(0.0) == pytest.approx(first[-1] + 0.04)
+
+
+def test_router_holds_packets_until_the_key_frame_rate_is_known() -> None:
+    # 25 fps, key frames every 2 s, target 0.5 fps: after the first key frame the non-key
+    # packets are held; the next key frame arrives in time, so they are dropped undecoded.
+    router = PacketRouter(0.5, 25, disposable=lambda p: False)
+    routed = [r for n in range(101) for r in router.route(n, n / 25, key=n % 50 == 0)]
+    assert [p for p, _, decode in routed if decode] == [0, 50, 100]
+    assert sorted(p for p, _, _ in routed) == list(range(101))      # every packet accounted for
+    assert router.plan == PLAN_KEYFRAMES
+
+
+def test_router_releases_held_packets_when_key_frames_are_too_rare() -> None:
+    # target 5 fps: the hold lasts one target interval (0.2 s), then packets flow in order.
+    router = PacketRouter(5, 25, disposable=lambda p: p % 2 == 1)
+    out = []
+    for n in range(60):
+        for routed in router.route(n, n / 25, key=n % 50 == 0):
+            out.append(routed)
+            if routed[2]:
+                router.sampler.take(routed[1])   # the decoder's side: frames come out in order
+    assert [p for p, _, _ in out] == list(range(60))                  # order kept
+    decoded = [p for p, _, decode in out if decode]
+    assert set(range(0, 60, 5)) <= set(decoded)                       # kept frames decoded
+    assert all(p % 2 == 0 or p % 5 == 0 for p in decoded)            # unkept disposables dropped
+    assert router.plan == PLAN_SAMPLED
