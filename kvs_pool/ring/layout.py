@@ -23,7 +23,8 @@ Header page (4096 bytes; word index -> byte offset = 8 * index)::
       11  owner_pid          u64   owner       the supervisor that created the ring
       12  pool_state         u64   owner       1 open, 2 closed (pool stopping; unlink follows)
       16  write_seq          u64   writer      last committed sequence n (0: nothing yet)
-      17  futex              u32   writer      bumped after each commit; readers FUTEX_WAIT on it
+      17  futex              u32   writer      bumped after each commit (and by the owner at
+                                               close); readers FUTEX_WAIT on it
       18  generation         u64   writer      bumped when the frame geometry changes
       19  producer_pid       u64   writer      decoder process (0: none attached)
       20  heartbeat_mono     f64   writer      time.monotonic() of the decoder's last progress

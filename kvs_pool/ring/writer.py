@@ -119,9 +119,8 @@ class RingWriter:
         meta[S.HEIGHT], meta[S.WIDTH], meta[S.CHANNELS] = shape
         meta[S.STRIDE] = shape[1] * shape[2]
         meta[S.GENERATION] = self._generation
-        now = time.monotonic()
-        self._stamp_clocks(m, now, capture_ts)   # header clocks first: keep publish-to-wake short
-        meta_f[S.COMMIT_MONO] = now
+        self._stamp_clocks(m, time.monotonic(), capture_ts)  # first: keep publish-to-wake short
+        meta_f[S.COMMIT_MONO] = time.monotonic()  # the publication instant (latency reference)
         meta[S.SEQ] = 2 * n                      # slot readable
         m.hdr[H.WRITE_SEQ] = n                   # frame published
         m.futex[0] = (m.futex[0] + 1) & 0xFFFFFFFF
