@@ -239,3 +239,27 @@ def test_from_config_makes_a_file_camera_loop_in_real_time(clip: Path, tmp_path:
     first = source.read_frame()
     assert first is not None and frame_index(first[0]) == 0
     source.close()
+
+
+def test_no_delivered_frame_within_the_stall_timeout_reconnects(clip: Path, fake_time) -> None:
+    def ticking_clock() -> float:      # every look at the clock costs a second
+        fake_time.now += 1.0
+        return fake_time.now
+
+    control = SourceControl(clock=ticking_clock, sleep=fake_time.sleep)
+    options = URLSourceOptions(target_fps=5, frame_timeout_s=2.5,
+                               backoff=BackoffPolicy(initial_s=0.5, max_s=1.0))
+    source = URLFrameSource(str(clip), options, control)
+    seen = [i for i, _ in read(source, limit=4)]
+    source.close()
+    assert seen == [0, 0, 0, 0]          # each connection: one frame, then a stall and a reopen
+    assert source.stats.reconnects >= 3 and source.stats.read_errors >= 3
+    assert "stalled" in (source.stats.last_error or "")
+
+
+def test_stall_timeout_scales_with_low_frame_rates() -> None:
+    fast = URLFrameSource("rtsp://127.0.0.1:9/x", URLSourceOptions())
+    fast.fps = 25
+    slow = URLFrameSource("rtsp://127.0.0.1:9/x", URLSourceOptions(target_fps=0.1))
+    slow.fps = 25
+    assert fast.frame_timeout() == 15.0 and slow.frame_timeout() == 50.0
