@@ -96,6 +96,7 @@ class RingReader:
         self._views: list[tuple[tuple[int, int, int] | None, np.ndarray | None]] = [
             (None, None)] * self._k
         self._last = 0
+        self._recheck_at = time.monotonic() + _CHECK_S
         self.missed = 0
 
     @classmethod
@@ -148,28 +149,41 @@ class RingReader:
                 frame = self._try_next(newest)
                 if frame is not None:
                     return frame
-            self._check_open()
             if deadline < 0:
                 deadline = _FOREVER if timeout is None else time.monotonic() + timeout
-            remaining = min(deadline - time.monotonic(), _CHECK_S)
-            if remaining <= 0:
+            if not self._sleep(word, deadline):
                 return None
-            if not futex_wait(m.futex_address, word, remaining):
-                self._check_present()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until a frame newer than the last returned exists; False on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = _FOREVER if timeout is None else time.monotonic() + timeout
         while True:
-            word = self._m.futex[0]
-            if self._m.hdr[H.WRITE_SEQ] > self._last:
+            m = self._m
+            if m is None:
+                raise RingError(f"ring {self.name}: reader is closed")
+            word = m.futex[0]
+            if m.hdr[_WRITE_SEQ] > self._last:
                 return True
-            self._check_open()
-            remaining = _CHECK_S if deadline is None else deadline - time.monotonic()
-            if remaining <= 0:
+            if not self._sleep(word, deadline):
                 return False
-            if not futex_wait(self._m.futex_address, word, min(remaining, _CHECK_S)):
-                self._check_present()
+
+    def _sleep(self, word: int, deadline: float) -> bool:
+        """Check the pool is still there, then FUTEX_WAIT until a commit or ``deadline``.
+
+        Returns False once ``deadline`` has passed. The presence check (an ``os.stat``) runs at
+        most every ``_CHECK_S`` but also while frames flow, so a reader fed by an orphaned
+        writer on a ring the owner replaced still learns the pool it knew has stopped.
+        """
+        self._check_open()
+        now = time.monotonic()
+        if now >= self._recheck_at:
+            self._check_present()
+            self._recheck_at = now + _CHECK_S
+        remaining = min(deadline - now, _CHECK_S)
+        if remaining <= 0:
+            return False
+        futex_wait(self._m.futex_address, word, remaining)
+        return True
 
     def _try_next(self, newest: bool) -> Frame | None:
         """The next (or newest) frame after the last returned, if one is readable now."""

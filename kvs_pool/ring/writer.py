@@ -37,6 +37,7 @@ __all__ = ["RingWriter"]
 log = logging.getLogger(__name__)
 
 _FPS_ALPHA = 0.1  # EWMA weight of the newest inter-commit interval
+_RECHECK_S = 1.0  # how often loan/commit/heartbeat check the ring still has its name
 
 
 class RingWriter:
@@ -57,6 +58,7 @@ class RingWriter:
         self._loaned: tuple[int, tuple[int, int, int]] | None = None
         self._last_commit = 0.0
         self._interval = 0.0
+        self._recheck_at = time.monotonic() + _RECHECK_S
 
     @classmethod
     def attach(cls, pool: str, camera_id: str) -> "RingWriter":
@@ -190,6 +192,12 @@ class RingWriter:
         if m.hdr[H.POOL_STATE] == PoolState.CLOSED:
             raise RingError(f"camera {self.camera_id!r}: the pool {self.pool!r} has stopped "
                             f"(ring {self.name} closed by its owner)")
+        now = time.monotonic()
+        if now >= self._recheck_at:  # an os.stat at most once a second
+            self._recheck_at = now + _RECHECK_S
+            if m.unlinked():
+                raise RingError(f"camera {self.camera_id!r}: ring {self.name} was removed or "
+                                "replaced by its owner; this writer is orphaned (restart it)")
         return m
 
     def __enter__(self) -> "RingWriter":

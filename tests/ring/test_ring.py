@@ -285,3 +285,44 @@ def test_full_dev_shm_at_allocation_is_a_plain_error_and_leaves_nothing(pool_nam
     with pytest.raises(RingSpaceError, match=r"has not room for ring .*MB"):
         create_ring(pool_name, "cam", SMALL)
     assert not list(SHM.glob(f"kvspool.{pool_name}.*"))
+
+
+def test_reader_fed_by_an_orphaned_writer_learns_its_ring_was_replaced(pool_name):
+    from kvs_pool.ring.segment import unlink_segment
+    old = create_ring(pool_name, "cam", SMALL)
+    writer = RingWriter.attach(pool_name, "cam")
+    reader = RingReader.attach(pool_name, "cam")
+    unlink_segment(old.name)  # what a restarted owner does to a ring of another geometry
+    new = create_ring(pool_name, "cam", RingGeometry(32, 24, 3, 4))
+    stop = threading.Event()
+
+    def feed() -> None:  # the old decoder keeps writing into the orphaned mapping
+        while not stop.is_set():
+            put(writer, 1)
+            time.sleep(0.01)
+
+    orphaned: list[RingError] = []
+
+    def feed_until_orphaned() -> None:
+        try:
+            feed()
+        except RingError as exc:  # the writer notices too, within a second
+            orphaned.append(exc)
+
+    feeder = threading.Thread(target=feed_until_orphaned)
+    feeder.start()
+    try:
+        with pytest.raises(RingError, match="was removed"):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                reader.next(timeout=1.0)
+        feeder.join(timeout=10)
+        assert orphaned and "orphaned" in str(orphaned[0])
+    finally:
+        stop.set()
+        feeder.join()
+        reader.close()
+        writer.close()
+        new.unlink()
+        old.unlink()
+    assert not list(SHM.glob(f"kvspool.{pool_name}.*"))
