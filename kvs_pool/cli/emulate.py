@@ -7,6 +7,7 @@ credentials: boto3 must sign requests, the emulator does not check signatures).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import signal
 import threading
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 from kvs_pool.errors import ConfigError
 
 if TYPE_CHECKING:
-    from kvs_pool.emulator import StreamSpec
+    from kvs_pool.emulator import EmulatorConfig, StreamSpec
 
 __all__ = ["register", "parse_stream"]
 
@@ -28,8 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `emulate` subcommand."""
     parser = subparsers.add_parser("emulate", help="serve a loopback Kinesis Video Streams "
                                    "emulator (control plane + HLS) with synthetic streams")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=4567, help="0: any free port")
+    parser.add_argument("--config", type=Path, default=None, metavar="POOL.yaml",
+                        help="serve the streams of this pool config's emulator section")
+    parser.add_argument("--host", default=None, help="default 127.0.0.1 (or the config's)")
+    parser.add_argument("--port", type=int, default=None,
+                        help="default 4567 (or the config's); 0: any free port")
     parser.add_argument("--stream", action="append", default=[], metavar="NAME[=WxH[@FPS][/GOP]]",
                         help="a synthetic stream (repeatable; default demo-1=640x360@25/50)")
     parser.add_argument("--file", action="append", default=[], metavar="NAME=PATH",
@@ -65,12 +69,26 @@ def _file_stream(text: str) -> StreamSpec:
     return StreamSpec(name, file=Path(path))
 
 
-def _handle(args: argparse.Namespace) -> int:
-    from kvs_pool.emulator import EmulatorConfig, EmulatorServer
+def _config(args: argparse.Namespace) -> EmulatorConfig:
+    """The emulator settings from the pool config (if given) and the command line."""
+    from kvs_pool.emulator import EmulatorConfig, from_pool_config
 
+    base = EmulatorConfig(port=4567)
+    if args.config is not None:
+        from kvs_pool.config import load_config
+
+        base = from_pool_config(load_config(args.config).emulator)
     streams = tuple(parse_stream(s) for s in args.stream) + tuple(_file_stream(f) for f in args.file)
-    config = EmulatorConfig(streams=streams or (parse_stream("demo-1"),), host=args.host,
-                            port=args.port, session_seconds=args.session_seconds, moto=args.moto)
+    return dataclasses.replace(
+        base, streams=streams or base.streams or (parse_stream("demo-1"),),
+        host=args.host or base.host, port=base.port if args.port is None else args.port,
+        session_seconds=args.session_seconds, moto=args.moto)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    from kvs_pool.emulator import EmulatorServer
+
+    config = _config(args)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -78,7 +96,7 @@ def _handle(args: argparse.Namespace) -> int:
         server = EmulatorServer(config)
         url = server.start()
     except OSError as exc:
-        raise ConfigError([f"--port {args.port}: cannot listen on {args.host}: {exc}"]) from exc
+        raise ConfigError([f"--port {config.port}: cannot listen on {config.host}: {exc}"]) from exc
     try:
         print(_banner(url, [s.name for s in config.streams]), flush=True)
         stop.wait()

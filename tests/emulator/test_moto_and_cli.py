@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -73,3 +74,21 @@ def test_emulate_command_rejects_a_bad_stream() -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "--stream 'a b'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_emulate_takes_streams_from_a_pool_config(tmp_path: Path) -> None:
+    from kvs_pool.cli import build_parser
+    from kvs_pool.cli.emulate import _config
+
+    path = tmp_path / "pool.yaml"
+    path.write_text("pool: {name: p}\n"
+                    "emulator:\n  enabled: true\n  port: 4999\n  streams:\n"
+                    "    - {name: yard, width: 320, height: 180, fps: 10, gop: 20}\n"
+                    "cameras:\n  - id: yard\n    source: {kvs: {stream_name: yard, "
+                    "endpoint_url: 'http://127.0.0.1:4999'}}\n")
+    config = _config(build_parser().parse_args(["emulate", "--config", str(path)]))
+    assert config.port == 4999 and [(s.name, s.width, s.gop) for s in config.streams] == [
+        ("yard", 320, 20)]
+    config = _config(build_parser().parse_args(["emulate", "--config", str(path), "--port", "0",
+                                                "--stream", "x=64x64@5/5"]))
+    assert config.port == 0 and [s.name for s in config.streams] == ["x"]
