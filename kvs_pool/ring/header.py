@@ -6,7 +6,9 @@ Shared by the writer, the reader and the owner so that every attacher applies th
 
 from __future__ import annotations
 
+import logging
 import os
+import platform
 import time
 from dataclasses import dataclass
 
@@ -16,6 +18,9 @@ from kvs_pool.ring.segment import Mapping, open_segment
 
 __all__ = ["RingStatus", "read_status", "attach_mapping", "pid_alive"]
 
+log = logging.getLogger(__name__)
+
+_ORDERING_WARNED = False
 _READY_WAIT_S = 2.0  # an owner writes the magic last; give a racing attacher this long
 
 
@@ -97,8 +102,18 @@ def read_status(m: Mapping) -> RingStatus:
         slot_size=int(u[H.SLOT_SIZE]))
 
 
+def _warn_weak_ordering() -> None:
+    """Once per process: the seqlock relies on x86-64's store/load ordering (see writer.py)."""
+    global _ORDERING_WARNED
+    if not _ORDERING_WARNED and platform.machine().lower() not in ("x86_64", "amd64"):
+        _ORDERING_WARNED = True
+        log.warning("kvs-pool rings rely on x86-64 memory ordering; on %s a frame being "
+                    "overwritten may go undetected by is_intact()", platform.machine())
+
+
 def attach_mapping(name: str, what: str, readonly: bool) -> Mapping:
     """Attach segment ``name``, check its layout, map its slots; ``what`` names it in errors."""
+    _warn_weak_ordering()
     shm = open_segment(name, what)
     if shm.size < HEADER_SIZE:
         shm.close()
