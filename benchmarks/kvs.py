@@ -88,9 +88,10 @@ def _latencies(commits: list[tuple[float, float, int]], fragments: list[dict[str
                ) -> list[float]:
     """Commit time of each fragment's first frame minus the fragment's publication time."""
     first_commit: dict[int, float] = {}
-    starts = {round(f["start_wall"], 3): f for f in fragments}
+    # The playlist's program date-time is the fragment start truncated to the millisecond.
+    starts = {int(f["start_wall"] * 1000): f for f in fragments}
     for ts, committed, _ in commits:
-        fragment = starts.get(round(ts, 3))
+        fragment = starts.get(round(ts * 1000))
         if fragment is not None and fragment["ordinal"] not in first_commit:
             first_commit[fragment["ordinal"]] = (committed - fragment["published_wall"]) * 1000
     return sorted(first_commit.values())
