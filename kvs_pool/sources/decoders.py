@@ -18,6 +18,7 @@ at the end of the stream *or* on a read failure (FFmpeg cannot tell them apart) 
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import math
@@ -57,6 +58,21 @@ class ReaderSettings:
     ffmpeg_options: dict[str, str] = field(default_factory=dict)
 
 
+@contextlib.contextmanager
+def _capture_options(options: dict[str, str]) -> Iterator[None]:
+    """OpenCV takes FFmpeg options only from a process-wide variable, read at open: set it for
+    this open alone (a user's own setting wins)."""
+    key = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+    if not options or key in os.environ:
+        yield
+        return
+    os.environ[key] = "|".join(f"{k};{v}" for k, v in options.items())
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)
+
+
 def redact(url: str) -> str:
     """The URL without credentials or query string (for logs and error messages)."""
     scheme, sep, rest = url.partition("://")
@@ -72,7 +88,8 @@ class Cv2Reader:
 
     def __init__(self, settings: ReaderSettings) -> None:
         self.settings = settings
-        self.cap = cv2.VideoCapture(settings.url, cv2.CAP_FFMPEG, self._params())
+        with _capture_options(settings.ffmpeg_options):
+            self.cap = cv2.VideoCapture(settings.url, cv2.CAP_FFMPEG, self._params())
         if not self.cap.isOpened():
             self.cap.release()
             raise FrameSourceError(f"cannot open {redact(settings.url)} with OpenCV/FFmpeg "
@@ -88,10 +105,6 @@ class Cv2Reader:
             params += [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(s.open_timeout_s * 1000)]
         if s.read_timeout_s:
             params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(s.read_timeout_s * 1000)]
-        if s.ffmpeg_options and "OPENCV_FFMPEG_CAPTURE_OPTIONS" not in os.environ:
-            # Process-wide, read at open: one decoder process per camera makes that acceptable.
-            os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = "|".join(
-                f"{k};{v}" for k, v in s.ffmpeg_options.items())
         return params
 
     def frames(self, into: BufferFactory) -> Iterator[Decoded]:
@@ -156,10 +169,10 @@ class AvReader:
             self.stream.thread_type = "AUTO"
         target = self.settings.target_fps
         if self.settings.fast_sampling and choose_plan(target, self.fps, None) != PLAN_ALL:
-            # Deblocking costs ~20 % of a decode. Sampling skips it on non-key frames; at <= 1 fps
-            # (usually served by key frames alone) on key frames too. Kept frames lose a little
-            # sharpness (PSNR vs full decode: median 42-49 dB, worst 31 dB on the synthetic clip).
-            cc.options = {"skip_loop_filter": "all" if target and target <= 1.0 else "nokey"}
+            # Deblocking costs ~15-20 % of a decode; sampling skips it. Kept frames lose a little
+            # sharpness (PSNR vs full decode: median 41-49 dB, worst 31 dB on the synthetic
+            # clip; key frames ~53 dB). ``fast_sampling=False`` keeps frames exact.
+            cc.options = {"skip_loop_filter": "all"}
 
     def frames(self, into: BufferFactory) -> Iterator[Decoded]:
         tb = float(self.stream.time_base or 0)

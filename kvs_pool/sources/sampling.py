@@ -62,10 +62,15 @@ class Sampler:
     def may_keep(self, t: float) -> bool:
         """Whether ``take(t)`` is likely to keep a frame that has not been decoded yet (a grid
         point lies within the tolerance of ``t``); asked before decoding, in decode order."""
+        due = self.next_due(t)
+        return due is None or due <= t + self.tolerance
+
+    def next_due(self, t: float) -> float | None:
+        """The first grid point a frame at ``t`` or later can be kept for (None: no grid yet)."""
         if not self.period or self.due is None:
-            return True
+            return None
         steps = max(math.ceil((t - self.tolerance - self.due) / self.period), 0)
-        return self.due + steps * self.period <= t + self.tolerance
+        return self.due + steps * self.period
 
     def restart(self) -> None:
         """Forget the grid (after a reconnect)."""
@@ -109,10 +114,17 @@ class PacketRouter:
         self.keys = KeyframeRate()
         self.plan = choose_plan(target_fps, stream_fps, None)
         self._held: list[tuple[Any, float]] = []
+        self._last_t: float | None = None
+        self.reordered = False      # B-frames seen: a kept frame may reference a later one
+        self.irregular = False      # a key frame came later than the last GOP predicted
+        self._tail_skipped = False  # this GOP's tail was dropped (references missing after it)
 
     def route(self, packet: Any, t: float, key: bool) -> list[tuple[Any, float, bool]]:
         """``(packet, t, decode?)`` for this packet and any released held ones, in order."""
+        self.reordered = self.reordered or (self._last_t is not None and t < self._last_t)
+        self._last_t = t
         if key:
+            self._tail_skipped = False
             self.keys.observe(t)
             self.plan = choose_plan(self.target_fps, self.stream_fps, self.keys.rate)
             drop = self.plan == PLAN_KEYFRAMES
@@ -133,11 +145,27 @@ class PacketRouter:
         return t - self.keys.last_key <= self.sampler.period * KEY_RATE_SLACK
 
     def _wanted(self, packet: Any, t: float) -> bool:
-        if self.plan == PLAN_KEYFRAMES:
-            return False
-        if self.plan == PLAN_ALL or self.sampler.may_keep(t):
+        if self.plan == PLAN_ALL:
             return True
-        return not self.disposable(packet)
+        if self.plan == PLAN_KEYFRAMES or self._gop_tail(t):
+            return False
+        return self.sampler.may_keep(t) or not self.disposable(packet)
+
+    def _gop_tail(self, t: float) -> bool:
+        """Whether no kept frame is left before the next key frame (predicted from the last
+        GOP), so the rest of this GOP need not be decoded. Only without B-frames (a kept B-frame
+        may reference a later picture) and while key frames come when predicted; if one comes
+        late after a tail was dropped, the GOP's references are gone: drop until the key frame."""
+        if self.reordered or self.irregular or self.keys.interval is None:
+            return self._tail_skipped
+        tol = self.sampler.tolerance
+        next_key = self.keys.last_key + self.keys.interval   # type: ignore[operator]
+        if t > next_key - tol:                               # the key frame is late
+            self.irregular = True
+            return self._tail_skipped
+        due = self.sampler.next_due(t)
+        self._tail_skipped = due is not None and due >= next_key - tol
+        return self._tail_skipped
 
 
 def choose_plan(target_fps: float | None, stream_fps: float | None,

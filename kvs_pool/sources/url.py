@@ -53,7 +53,9 @@ log = logging.getLogger(__name__)
 # scheme -> (open timeout s, read timeout s); files have none.
 DEFAULT_TIMEOUTS = {"rtsp": (5.0, 5.0), "rtsps": (5.0, 5.0), "http": (5.0, 8.0),
                     "https": (5.0, 8.0)}
-DEFAULT_FFMPEG_OPTIONS = {"rtsp": {"rtsp_transport": "tcp"}, "rtsps": {"rtsp_transport": "tcp"}}
+# RTSP over TCP (no UDP loss, passes NAT); live HLS from the newest fragment, not 3 behind.
+DEFAULT_FFMPEG_OPTIONS = {"rtsp": {"rtsp_transport": "tcp"}, "rtsps": {"rtsp_transport": "tcp"},
+                          "http": {"live_start_index": "-1"}, "https": {"live_start_index": "-1"}}
 BACKENDS = ("auto", "cv2", "av")
 _STOP, _END, _LOOP, _LOST = "stop", "end", "loop", "lost"
 
@@ -73,7 +75,7 @@ class URLSourceOptions:
     decode_threads: int = 1                  # 0: FFmpeg's choice (frame threads cost CPU)
     fast_sampling: bool = True               # sampling: skip deblocking of non-key frames
     backend: str = "auto"                    # auto: cv2 for every frame, PyAV when sampling
-    ffmpeg_options: Mapping[str, str] | None = None   # None: rtsp_transport=tcp for RTSP
+    ffmpeg_options: Mapping[str, str] | None = None   # None: DEFAULT_FFMPEG_OPTIONS by scheme
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -160,6 +162,7 @@ class URLFrameSource:
     def read_frames(self, into: BufferFactory | None = None) -> Iterator[tuple[np.ndarray, float]]:
         """Yield ``(bgr, capture_ts)``; ``bgr`` is the buffer ``into`` lent, when it could be."""
         gen = self._frames(into or allocate)
+        self._running = [g for g in self._running if g.gi_frame is not None]  # type: ignore[attr-defined]
         self._running.append(gen)
         return gen
 
