@@ -47,7 +47,8 @@ class EmulatorConfig:
     below 300 on the client); ``idle_window_s`` is how long a LIVE stream may publish nothing
     before GetHLSStreamingSessionURL answers ResourceNotFoundException (KVS: 30 s);
     ``backfill`` fragments are published at start-up so a session can open at once;
-    ``moto`` passes non-KVS requests to moto's server (Kinesis, S3, DynamoDB) when installed.
+    ``moto`` passes non-KVS requests to moto's server (Kinesis, S3, DynamoDB) when installed;
+    ``rate_limits`` enforces KVS's per-session/per-stream TPS limits (``emulator.limits``).
     """
 
     streams: tuple[StreamSpec, ...] = (StreamSpec("demo-1"),)
@@ -58,6 +59,7 @@ class EmulatorConfig:
     idle_window_s: float = 30.0
     backfill: int = 5
     moto: bool = False
+    rate_limits: bool = False
 
 
 def from_pool_config(section: Any, moto: bool = False) -> EmulatorConfig:

@@ -145,24 +145,37 @@ class _Server(ThreadingHTTPServer):
             return control.handle(self.emulator, method, parts.path, body)
         if method == "POST" and parts.path in _CONTROL:
             api, call = _CONTROL[parts.path]
-            doc = json.loads(body or b"{}")
-            burst = self.emulator.bursts.take("control", api, str(doc.get("StreamName", "")))
-            if burst:
-                return aws_error(burst.status, burst.code, f"injected fault ({api})")
-            return call(self.emulator, doc)
+            try:
+                doc = json.loads(body or b"{}")
+            except ValueError:
+                return aws_error(400, "SerializationException", "the body is not JSON")
+            stream = str(doc.get("StreamName") or doc.get("StreamARN") or "")
+            refused = self._refused("control", api, stream, stream)
+            return refused or call(self.emulator, doc)
         if method in ("GET", "HEAD") and parts.path in _DATA:
             return self._data(parts.path, query)
         if self.fallback is not None:
             return self.fallback(method, path, body, headers)
         return aws_error(404, "UnknownOperationException", f"no such operation: {method} {path}")
 
+    def _refused(self, plane: str, api: str, stream: str, limit_key: str) -> Reply | None:
+        """An injected error burst or a rate limit hit for this request, if any."""
+        burst = self.emulator.bursts.take(plane, api, stream)
+        if burst:
+            return aws_error(burst.status, burst.code, f"injected fault ({api})")
+        limiter = self.emulator.limiter
+        if limiter is not None and not limiter.allow(api, limit_key):
+            return aws_error(400, "ClientLimitExceededException",
+                             f"{api}: rate limit of {limiter.limits[api]:g} TPS exceeded")
+        return None
+
     def _data(self, path: str, query: dict[str, str]) -> Reply:
         api, call = _DATA[path]
         session, error = self.emulator.session_for(query)
         stream = session.stream if session else ""
-        burst = self.emulator.bursts.take("data", api, stream)
-        if burst:
-            return aws_error(burst.status, burst.code, f"injected fault ({api})")
+        refused = self._refused("data", api, stream, query.get("SessionToken", ""))
+        if refused:
+            return refused
         if error or session is None:
             return error or aws_error(500, "InternalFailure", "no session")
         return call(self.emulator, session, query)

@@ -18,6 +18,7 @@ from typing import Any
 
 from kvs_pool.emulator.config import EmulatorConfig, StreamSpec
 from kvs_pool.emulator.faults import BurstTable, ErrorBurst
+from kvs_pool.emulator.limits import RateLimiter
 from kvs_pool.emulator.media import Clip, file_clip, synthetic_clip
 from kvs_pool.emulator.playlists import master_playlist, media_playlist
 from kvs_pool.emulator.stream import Fragment, LiveStream
@@ -73,6 +74,7 @@ class KVSEmulator:
         self.config = config
         self.base_url = f"http://{config.host}:{config.port}"
         self.bursts = BurstTable()
+        self.limiter = RateLimiter() if config.rate_limits else None
         self.session_seconds = config.session_seconds
         self._lock = threading.Lock()
         self._sessions: dict[str, Session] = {}

@@ -119,3 +119,12 @@ def test_error_wire_format(emu: EmulatorServer) -> None:
     assert caught.value.headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
     body = json.loads(caught.value.read())
     assert body["__type"] == "ResourceNotFoundException" and body["Message"]
+
+
+def test_bad_json_body_is_a_serialization_error(emu: EmulatorServer) -> None:
+    request = urllib.request.Request(f"{emu.base_url}/getDataEndpoint", method="POST",
+                                     data=b"{not json")
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert caught.value.code == 400
+    assert caught.value.headers["x-amzn-ErrorType"] == "SerializationException"

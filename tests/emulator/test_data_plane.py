@@ -190,3 +190,19 @@ def test_bad_fault_request_is_400(emu: EmulatorServer) -> None:
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=10)
     assert caught.value.code == 400 and b"unknown fault" in caught.value.read()
+
+
+def test_rate_limits_when_enabled() -> None:
+    """With ``rate_limits``, a burst of media-playlist calls beyond 5 TPS is throttled."""
+    from emu_world import SPEC
+
+    from kvs_pool.emulator import EmulatorConfig
+
+    with EmulatorServer(EmulatorConfig(streams=(SPEC,), rate_limits=True)) as server:
+        media = media_url(session_url(server))
+        statuses = [fetch(media)[0] for _ in range(30)]
+        assert statuses[:4] == [200] * 4 and 400 in statuses
+        status, headers, _ = fetch(media)
+        if status == 400:
+            assert headers["x-amzn-ErrorType"] == "ClientLimitExceededException"
+        wait_for(lambda: fetch(media)[0] == 200, timeout=10)
