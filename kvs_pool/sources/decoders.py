@@ -117,6 +117,11 @@ class Cv2Reader:
             yield self._retrieve(into), t
 
     def _retrieve(self, into: BufferFactory) -> np.ndarray:
+        if not all(self.shape):   # size unknown before the first frame: let OpenCV allocate
+            ok, out = self.cap.retrieve()
+            if ok and out is not None:
+                self.shape = out.shape[:2]
+                return out
         buf = into(self.shape[0], self.shape[1], 3)
         ok, out = self.cap.retrieve(buf)
         if not ok or out is None:

@@ -6,17 +6,18 @@ Three plans, chosen per GOP from what the demuxer has seen (``choose_plan``):
 ``sampled``    target between the key-frame rate and the stream's rate: reference frames are
                decoded (later frames need them), kept frames alone are colour-converted, and a
                frame that is not kept and that no other frame references (H.264 ``nal_ref_idc``
-               0, HEVC ``*_N`` NAL types: B-frames without pyramid) is never sent to the decoder.
+               0, HEVC ``*_N`` NAL types: B-frames without pyramid) is never sent to the decoder;
+               without B-frames neither is the tail of a GOP after its last kept frame.
 ``keyframes``  target at or under the key-frame rate: only key-frame packets reach the decoder
                (the equivalent of FFmpeg's ``skip_frame=NONKEY``, without a decode call for the
                packets it would discard).
 
-Measured here (720p 25 fps GOP 50, 500 frames, CPU vs a bare ``cv2.VideoCapture.read`` loop on
-the same file, ``benchmarks/decoder.py``): cv2 ``grab()`` + ``retrieve()`` of 1 in 5 ≈ 0.70 (grab
-still decodes everything); PyAV single-thread decode + convert 1 in 5 ≈ 0.65-0.72; + dropping
-unkept non-reference B-frames ≈ 0.59 with 2 B-frames (no change without B-frames); + skipping
-the deblocking filter of non-key frames (``fast_sampling``) ≈ 0.53-0.55, at a PSNR cost on kept
-frames of median 42-49 dB, worst 31 dB; key frames only ≈ 0.07-0.10.
+Measured (``benchmarks/decoder.py``: 25 fps, GOP 50, CPU vs a bare ``cv2.VideoCapture.read``
+loop on the same file) at 5 of 25 fps: cv2 ``grab()`` + ``retrieve()`` of 1 in 5 ≈ 0.70 (grab
+still decodes everything); PyAV single-thread decode + convert 1 in 5 ≈ 0.65-0.72; this module's
+plan with deblocking skipped (``fast_sampling``) ≈ 0.59-0.65 at 720p and 0.49 at 1080p without
+B-frames, 0.49-0.56 with 2 B-frames; at 1 fps ≈ 0.31 (GOP tails). Key frames only ≈ 0.05-0.08,
+against 0.04-0.07 for FFmpeg's NONKEY without any colour conversion (the floor).
 
 The sampler works on stream time (pts), not wall time, so unpaced file playback at 5 of 25 fps
 keeps exactly every fifth frame, and a live stream delivered in bursts is sampled evenly.
