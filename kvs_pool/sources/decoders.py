@@ -181,7 +181,7 @@ class AvReader:
 
     def frames(self, into: BufferFactory) -> Iterator[Decoded]:
         tb = float(self.stream.time_base or 0)
-        for packet in self.container.demux(self.stream):
+        for packet in self._packets():
             if packet.size == 0:
                 continue
             if packet.pts is None:
@@ -199,6 +199,18 @@ class AvReader:
                 yield from self._decode(None, into)
                 self.stream.codec_context.flush_buffers()
         yield from self._decode(None, into)   # flush frames held for reordering
+
+    def _packets(self) -> Iterator[av.Packet]:
+        """Demuxed packets of the video stream; a network/demux failure is a FrameSourceError."""
+        packets = self.container.demux(self.stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except (av.FFmpegError, OSError) as exc:
+                raise FrameSourceError(f"{redact(self.settings.url)}: read failed: {exc}") from exc
+            yield packet
 
     def _disposable(self, packet: av.Packet) -> bool:
         return is_disposable(bytes(packet), self.codec, self.length_prefixed)

@@ -174,6 +174,9 @@ class URLFrameSource:
                     return
                 try:
                     outcome = yield from self._pump(reader, into)
+                except FrameSourceError as exc:   # a read or decode failure: reconnect
+                    self._failed(str(exc))
+                    outcome = _LOST
                 finally:
                     reader.close()
                 if outcome in (_STOP, _END):

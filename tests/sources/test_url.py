@@ -270,3 +270,22 @@ def test_stall_timeout_scales_with_low_frame_rates() -> None:
     slow = URLFrameSource("rtsp://127.0.0.1:9/x", URLSourceOptions(target_fps=0.1))
     slow.fps = 25
     assert fast.frame_timeout() == 15.0 and slow.frame_timeout() == 50.0
+
+
+@pytest.mark.parametrize("target", [None, 5])
+def test_broken_http_reads_are_counted_errors_not_crashes(clip: Path, serve_directory,
+                                                          fake_time, target) -> None:
+    # An MP4 with its index at the end needs HTTP range requests, which this server ignores:
+    # FFmpeg's reads fail part-way. The source must count each failure and reconnect.
+    server = serve_directory(clip.parent)
+    control = SourceControl(clock=fake_time.clock, sleep=fake_time.sleep)
+    options = URLSourceOptions(target_fps=target, max_consecutive_errors=3)
+    source = URLFrameSource(server.url(clip.name), options, control)
+    try:
+        for _ in source.read_frames():
+            if source.stats.read_errors >= 2:
+                break
+    except FrameSourceError as exc:      # no frame at all: gave up after 3 errors in a row
+        assert "giving up" in str(exc) and source.stats.frames == 0
+    assert source.stats.read_errors >= 2 and source.stats.reconnects >= 2
+    assert server.url(clip.name) in (source.stats.last_error or "")
