@@ -69,6 +69,7 @@ def from_pool_config(section: Any, moto: bool = False) -> EmulatorConfig:
     informative only).
     """
     streams = tuple(
-        StreamSpec(name=s.name, width=s.width, height=s.height, fps=float(s.fps), gop=s.gop)
+        StreamSpec(name=s.name, width=s.width, height=s.height, fps=float(s.fps), gop=s.gop,
+                   seconds=float(s.seconds), file=Path(s.file) if s.file else None)
         for s in section.streams)
     return EmulatorConfig(streams=streams, host=section.host, port=section.port, moto=moto)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from kvs_pool.backoff import BackoffPolicy
 from kvs_pool.config import CameraConfig, PipelineConfig, PoolConfig
@@ -44,9 +45,20 @@ class WorkerSpec:
     env: tuple[tuple[str, str], ...] = ()
 
 
+def uses_emulator(config: PoolConfig, camera: CameraConfig) -> bool:
+    """Whether this camera reads from the pool's embedded emulator (and so gets dummy
+    credentials); cameras on real AWS keep boto3's normal credential chain."""
+    kvs = camera.source.kvs
+    if not config.emulator.enabled or kvs is None or not kvs.endpoint_url:
+        return False
+    netloc = urlsplit(kvs.endpoint_url).netloc
+    port = config.emulator.port
+    return netloc in {f"{config.emulator.host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"}
+
+
 def decoder_spec(config: PoolConfig, camera: CameraConfig) -> WorkerSpec:
     """The decoder of one camera (named ``decoder-<camera id>``)."""
-    env = _EMULATOR_ENV if config.emulator.enabled else ()
+    env = _EMULATOR_ENV if uses_emulator(config, camera) else ()
     args = DecoderArgs(pool=config.pool.name, camera=camera, aws=config.aws)
     return WorkerSpec(
         name=f"decoder-{camera.id}", kind="decoder", entry=DECODER_ENTRY,

@@ -128,3 +128,22 @@ def test_bad_json_body_is_a_serialization_error(emu: EmulatorServer) -> None:
         urllib.request.urlopen(request, timeout=10)
     assert caught.value.code == 400
     assert caught.value.headers["x-amzn-ErrorType"] == "SerializationException"
+
+
+def test_pool_config_stream_fields_reach_the_emulator(tmp_path) -> None:
+    from kvs_pool.config import parse_config
+    from kvs_pool.emulator.config import from_pool_config
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"")
+    text = f"""
+pool: {{name: p}}
+emulator:
+  enabled: true
+  streams:
+    - {{name: a, width: 320, height: 240, fps: 10, gop: 5, seconds: 3}}
+    - {{name: b, file: "{clip}"}}
+cameras: [{{id: c, source: {{kvs: {{stream_name: a, region: us-east-1}}}}}}]
+"""
+    a, b = from_pool_config(parse_config(text).emulator).streams
+    assert (a.width, a.height, a.fps, a.gop, a.seconds, a.file) == (320, 240, 10.0, 5, 3.0, None)
+    assert b.file == clip

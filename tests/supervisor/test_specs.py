@@ -26,3 +26,23 @@ def test_specs_and_reload_changes() -> None:
     changed = sorted(name for name in old if old[name] != new[name])
     # camera b changed; the pipeline reads only a, so it does not restart
     assert changed == ["decoder-b"]
+
+
+MIXED = """
+pool: {name: p}
+emulator:
+  enabled: true
+  port: 4567
+  streams: [{name: s1}]
+cameras:
+  - {id: emu, source: {kvs: {stream_name: s1, region: us-east-1, endpoint_url: "http://127.0.0.1:4567"}}}
+  - {id: aws, source: {kvs: {stream_name: real, region: us-east-1}}}
+  - {id: other, source: {kvs: {stream_name: s2, region: us-east-1, endpoint_url: "http://127.0.0.1:9999"}}}
+"""
+
+
+def test_dummy_credentials_only_for_cameras_on_the_emulator() -> None:
+    specs = specs_from_config(parse_config(MIXED))
+    assert dict(specs["decoder-emu"].env)["AWS_ACCESS_KEY_ID"] == "emulator"
+    assert specs["decoder-aws"].env == ()      # real AWS: boto3's own credential chain
+    assert specs["decoder-other"].env == ()
