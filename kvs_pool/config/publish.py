@@ -87,5 +87,7 @@ class OutboxConfig:
     """The durable on-disk queue every event passes before its publishers."""
 
     path: str | None = setting(None, kind="path", doc="default <state_dir>/outbox.sqlite3")
-    max_events: int = setting(100_000, check=at_least(1), doc="oldest dropped beyond this")
+    max_events: int = setting(
+        100_000, check=at_least(1),
+        doc="beyond this new events are refused (counted, logged); accepted ones are never dropped")
     retry: BackoffConfig = setting(factory=_retry_default)
