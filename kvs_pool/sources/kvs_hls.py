@@ -28,7 +28,17 @@ i.e. the producer's (or KVS server's) capture time of each frame, in Unix second
 playlist lists no program date-time does the source use the wall clock when the fragment was
 downloaded + the same pts offset (frames of one fragment keep their spacing).
 
-Frames arrive in bursts of one fragment (HLS); nothing re-paces them. Errors: see
+Pacing (``pace=True``, the default): HLS hands over a fragment (1-2 s of video) at once, and
+decoded at once its frames would lap a consumer's ring in a few ms and then stop for a second.
+The source releases each kept frame at its stream time instead (``kvs_pool.sources.pacing``):
+it decodes one frame, sleeps until it is due (heart-beating, stoppable), then fills the loaned
+buffer and yields it. Playback is anchored when the first frame goes out and carries across
+fragments; a fragment that comes a little late is caught up at up to 2x the stream's rate (no
+burst), one later by more than a fragment re-anchors, so pacing adds at most about one fragment
+of latency. While the paced stream waits for its next fragment, the playlist is polled every
+``starved_poll_s`` instead of ``playlist_poll_s``. Fragments listed behind a newer one (a
+backlog after an outage) go out unpaced, so latency never accumulates. ``pace=False`` gives the
+raw bursts (benchmarks). Errors: see
 ``kvs_errors`` (typed, AWS code in the message; fatal ones raise at once, the rest back off with
 ``kvs_pool.backoff`` ×2, jitter 80-120 %, 5 -> 60 s, and after ``max_consecutive_errors``
 without a frame the source enters state ERROR and raises ``KVSConnectionError``).
@@ -56,6 +66,7 @@ from kvs_pool.sources.hls_fetch import Fetcher, FetchOptions
 from kvs_pool.sources.hls_playlist import Fragment, MediaPlaylist, parse_master, parse_media, stable_key
 from kvs_pool.sources.kvs_errors import Action, FragmentDecodeError, HLSResponseError, action_for
 from kvs_pool.sources.kvs_session import KVSSession, SessionOptions, SessionURL
+from kvs_pool.sources.pacing import Pacer
 from kvs_pool.sources.sampling import PLAN_KEYFRAMES, Sampler, choose_plan
 
 __all__ = ["KVSSourceOptions", "KVSHLSFrameSource"]
@@ -86,6 +97,8 @@ class KVSSourceOptions:
     connect_timeout_s: float = 5.0            # HTTP timeouts of playlist/fragment fetches
     read_timeout_s: float = 10.0
     api_timeout_s: float = 5.0                # connect/read timeout of the AWS API calls
+    pace: bool = True                         # release frames at the stream's rate, not in bursts
+    starved_poll_s: float = 0.25              # paced: playlist poll interval while waiting
     rng: random.Random | None = None          # backoff jitter source (tests: seeded)
     boto_session: Any = None                  # a boto3 Session to use (else one per source)
 
@@ -145,6 +158,7 @@ class KVSHLSFrameSource:
         self._decoder = FragmentDecoder()
         self._backoff = Backoff(self.options.backoff, self.options.rng or random.Random())
         self._tracker = _FragmentTracker()
+        self._pacer = Pacer(self.control)
         self._sampler: Sampler | None = None   # built once the stream's rate is known
         self._inits: OrderedDict[str, bytes] = OrderedDict()
         self._target_duration = 2.0
@@ -216,13 +230,20 @@ class KVSHLSFrameSource:
             session, media_url = self._open(session, media_url)
             playlist = self._playlist(media_url)
             fresh = self._tracker.fresh(playlist)
-            for fragment in fresh:
-                yield from self._fragment_frames(fragment, into)
+            for n, fragment in enumerate(fresh, 1):
+                yield from self._fragment_frames(fragment, into, paced=n == len(fresh))
                 last_new = self._clock()
             if not fresh:
                 self._check_stall(last_new)
-            if not self.control.wait(self.options.playlist_poll_s - (self._clock() - polled)):
+            if not self.control.wait(self._poll_interval(bool(fresh)) - (self._clock() - polled)):
                 return
+
+    def _poll_interval(self, got_fragment: bool) -> float:
+        """``playlist_poll_s``; shorter while a paced stream waits for its next fragment, so a
+        just-missed fragment costs ``starved_poll_s`` of delay, not a whole poll interval."""
+        if got_fragment or not self.options.pace:
+            return self.options.playlist_poll_s
+        return min(self.options.playlist_poll_s, self.options.starved_poll_s)
 
     def _open(self, session: SessionURL | None, media_url: str = "") -> tuple[SessionURL, str]:
         """The current session and its media playlist URL: unchanged while ``session`` is still
@@ -268,8 +289,13 @@ class KVSHLSFrameSource:
                 self._inits.popitem(last=False)
         return self._inits[key]
 
-    def _fragment_frames(self, fragment: Fragment, into: BufferFactory | None
+    def _fragment_frames(self, fragment: Fragment, into: BufferFactory | None, paced: bool
                          ) -> Iterator[tuple[np.ndarray, float]]:
+        """Frames of ``fragment``: paced (``Pacer``) when asked and ``options.pace``; else at
+        once (backlog fragments older than the newest listed: catching up)."""
+        paced = paced and self.options.pace
+        if not paced:
+            self._pacer.reset()
         init = self._init_segment(fragment)
         data = self._fetch_fragment(fragment)
         if data is None:
@@ -286,6 +312,8 @@ class KVSHLSFrameSource:
                 if not self._keep(ts, fragment):
                     self.stats.skipped += 1
                     continue
+                if paced and not self._pacer.wait_for(ts, fragment.duration):
+                    return
                 yield self._deliver(decoded, ts, into)
         except FragmentDecodeError as err:
             self._inits.pop(stable_key(fragment.init_uri or ""), None)  # refetch init next time

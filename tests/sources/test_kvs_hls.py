@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -223,3 +225,78 @@ def test_stop_while_backing_off_returns_promptly_and_reports_progress(emu: Emula
     assert time.monotonic() - started < 10
     assert len(beats) >= 2 and max(b - a for a, b in zip(beats, beats[1:])) < 1.5
     assert source.stats.state == SourceState.DISCONNECTED and source.stats.reconnects == 1
+
+
+# -- pacing: frames spread like the camera produced them, not one fragment per burst ----------
+
+def longest_burst(seen: list, window: float = 0.010) -> int:
+    """Most frames yielded within ``window`` seconds of each other."""
+    monos, best, start = [s.mono for s in seen], 0, 0
+    for end, mono in enumerate(monos):
+        while mono - monos[start] > window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def median_gap(seen: list) -> float:
+    gaps = sorted(b.mono - a.mono for a, b in zip(seen, seen[1:]))
+    return gaps[len(gaps) // 2]
+
+
+@pytest.mark.parametrize("target_fps", [5.0, None])
+def test_paced_frames_are_spread_at_the_target_rate(emu: EmulatorServer, target_fps) -> None:
+    source = make_source(emu, target_fps=target_fps)
+    interval = 1 / (target_fps or FPS)
+    with source:
+        seen = read_until(source, lambda seen: len(seen) >= 16)
+    if target_fps is None:
+        assert consecutive(seen) == []
+    assert 0.5 * interval <= median_gap(seen) <= 2 * interval, [b.mono - a.mono for a, b in zip(seen, seen[1:])]
+    assert longest_burst(seen) <= 2
+    assert all(s.loaned for s in seen)
+    steps = [round(b.ts - a.ts, 2) for a, b in zip(seen, seen[1:])]
+    assert all(step == round(interval, 2) for step in steps), steps     # timestamps unchanged
+
+
+def test_unpaced_frames_come_in_bursts_of_a_fragment(emu: EmulatorServer) -> None:
+    source = make_source(emu, pace=False)
+    with source:
+        seen = read_until(source, lambda seen: len(seen) >= 16)
+    assert consecutive(seen) == []
+    assert median_gap(seen) < 0.5 / FPS          # paced, it would be 1 / FPS
+    assert longest_burst(seen, window=FRAGMENT_S / 2) >= GOP - 1
+
+
+@pytest.fixture
+def long_emu(aws_env: None) -> Iterator[EmulatorServer]:  # noqa: F811
+    """Fragments of 3 s (10 fps, GOP 30): pacing sleeps long between two playlist polls."""
+    from kvs_pool.emulator import EmulatorConfig, StreamSpec
+    from kvs_world import STREAM
+    spec = StreamSpec(STREAM, width=320, height=180, fps=FPS, gop=30, seconds=6)
+    with EmulatorServer(EmulatorConfig(streams=(spec,))) as server:
+        yield server
+
+
+def test_progress_is_reported_and_stop_honoured_while_pacing(long_emu: EmulatorServer) -> None:
+    source = make_source(long_emu, target_fps=2.0)      # 6 frames of a 3 s fragment, 0.5 s apart
+    beats: list[float] = []
+    frames: list[float] = []
+    source.control.on_progress = lambda: beats.append(time.monotonic())
+    stop_at: list[float] = []
+    guard = threading.Timer(60, source.control.stop.set)
+    guard.start()
+    try:
+        with source, closing(source.read_frames()) as stream:
+            for _frame, _ts in stream:
+                frames.append(time.monotonic())
+                if len(frames) == 8:      # stop while the source sleeps between two frames
+                    stop_at.append(time.monotonic() + 0.25)
+                    threading.Timer(0.25, source.control.stop.set).start()
+    finally:
+        guard.cancel()
+    assert len(frames) >= 8 and stop_at, frames
+    assert time.monotonic() - stop_at[0] < 1.0
+    paced = [b for b in beats if frames[1] <= b <= frames[7]]     # >= 3 s of paced frames
+    edges = [frames[1], *paced, frames[7]]
+    assert max(b - a for a, b in zip(edges, edges[1:])) < 1.5, (frames, beats)
