@@ -39,7 +39,7 @@ Key = tuple[str, str | None]
 
 @dataclass(frozen=True)
 class ConfirmParams:
-    """Field names follow ``config.ConfirmConfig``."""
+    """Confirmation settings (``config.ConfirmConfig``, mapped by ``workers.pipeline_params``)."""
 
     hits: int = 3
     window: int = 5

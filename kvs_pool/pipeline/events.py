@@ -22,8 +22,9 @@ Schema (version 1). Every event is a flat JSON object:
 | ``model`` | str | detector model id |
 | ``snapshot_uri`` | str or null | filled by the S3 publisher; null here |
 
-A sink receives ``emit(event, snapshot)``, ``snapshot`` being a JPEG of the frame with the box
-drawn (start events) or None. The publish package's ``Outbox`` is a sink; ``JsonlSink`` and
+A sink receives ``emit(event, snapshot)``, ``snapshot`` being the JPEG the pipeline's renderer
+made for a start event (the inference worker renders with ``kvs_pool.publish.render_snapshot``,
+as its S3 publishers ask) or None. The publish package's ``Outbox`` is a sink; ``JsonlSink`` and
 ``LogSink`` serve until publishers are configured.
 """
 
@@ -38,14 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import cv2
-import numpy as np
-
-from kvs_pool.errors import PublishError
 from kvs_pool.pipeline.confirm import Transition
 
 __all__ = ["SCHEMA_VERSION", "EVENT_FIELDS", "EventContext", "EventSink", "make_event",
-           "validate_event", "snapshot_jpeg", "JsonlSink", "LogSink", "MultiSink"]
+           "validate_event", "JsonlSink", "LogSink", "MultiSink"]
 
 log = logging.getLogger(__name__)
 
@@ -107,18 +104,6 @@ def validate_event(event: dict[str, Any]) -> list[str]:
     if isinstance(event.get("box"), list) and len(event["box"]) != 4:
         problems.append("box: needs 4 numbers")
     return problems
-
-
-def snapshot_jpeg(frame: np.ndarray, box: list[float], label: str, quality: int = 85) -> bytes:
-    """JPEG of ``frame`` (not modified) with ``box`` and its label drawn."""
-    img = frame.copy()
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
-    cv2.rectangle(img, (x1, y1), (x2, y2), (0, 255, 0), 2)
-    cv2.putText(img, label, (x1, max(y1 - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 0), 2)
-    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise PublishError("could not encode the event snapshot as JPEG")
-    return buf.tobytes()
 
 
 class JsonlSink:

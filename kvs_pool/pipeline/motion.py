@@ -83,7 +83,7 @@ class MotionDetector:
 
 @dataclass(frozen=True)
 class GateParams:
-    """Motion gate settings; field names follow ``config.MotionGateConfig``."""
+    """Motion gate settings (``config.MotionGateConfig``, mapped by ``workers.pipeline_params``)."""
 
     enabled: bool = True
     downscale_width: int = 320
@@ -94,8 +94,8 @@ class GateParams:
 
     def motion(self) -> MotionParams:
         """The background-subtraction settings of the gate."""
-        return MotionParams(self.downscale_width, self.threshold, self.min_area,
-                            history=self.history)
+        return MotionParams(width=self.downscale_width, threshold=self.threshold,
+                            min_area=self.min_area, history=self.history)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@
 and returns what happened (``FrameResult``). The detector (and its model) is shared by all the
 cameras of the pipeline; gate, ROI filter and confirmation state are per camera. Counters and
 the inference latency histogram live in ``stats`` (``PipelineStats``). Start events carry
-images made by ``render`` (default: the frame with the box drawn; None: no image is encoded).
+the images made by ``render`` (a ``Renderer``; default None: no image is encoded). Drawing
+lives downstream in ``kvs_pool.publish.snapshot``; the inference worker builds the renderer.
 
 A frame the gate skips still reaches confirmation as a *hold* (nothing moved: the last verdict
 stands), so presences end on time in a scene that went still.
@@ -27,20 +28,15 @@ import numpy as np
 
 from kvs_pool.pipeline.confirm import ConfirmParams, Confirmer, Transition
 from kvs_pool.pipeline.detection import Detection, Detector
-from kvs_pool.pipeline.events import EventContext, EventSink, make_event, snapshot_jpeg
+from kvs_pool.pipeline.events import EventContext, EventSink, make_event
 from kvs_pool.pipeline.motion import GateParams, MotionGate
 from kvs_pool.pipeline.roi import RoiFilter, Zone
 from kvs_pool.pipeline.stats import PipelineStats
 
-__all__ = ["CameraSetup", "FrameResult", "Pipeline", "Renderer", "boxed_snapshot"]
+__all__ = ["CameraSetup", "FrameResult", "Pipeline", "Renderer"]
 
 # Images of a start event for its sink: (snapshot JPEG, crop JPEG), either may be None.
 Renderer = Callable[[np.ndarray, dict[str, Any]], tuple[bytes | None, bytes | None]]
-
-
-def boxed_snapshot(frame: np.ndarray, event: dict[str, Any]) -> tuple[bytes | None, bytes | None]:
-    """The default renderer: the frame with the event's box and label drawn, no crop."""
-    return snapshot_jpeg(frame, event["box"], f"{event['class']} {event['score']:.2f}"), None
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +74,7 @@ class Pipeline:
     """Runs frames of its cameras through the steps and hands events to ``sink``."""
 
     def __init__(self, name: str, detector: Detector, sink: EventSink,
-                 cameras: list[CameraSetup], render: Renderer | None = boxed_snapshot) -> None:
+                 cameras: list[CameraSetup], render: Renderer | None = None) -> None:
         self.name, self.detector, self.sink, self.render = name, detector, sink, render
         self.stats = PipelineStats()
         self.cameras: dict[str, _Camera] = {}

@@ -1,8 +1,10 @@
 """JPEG snapshots for events: the frame with the event's box(es) drawn, and the raw crop.
 
-The pipeline calls ``render_snapshot(frame, event)`` (and ``render_crop`` when configured) on the
-frame it detected in, then ``sink.emit(event, jpeg)``. Boxes are ``event["box"]`` and/or
-``event["boxes"]`` (lists of ``[x1, y1, x2, y2]`` in frame pixels).
+The one implementation of event images: the inference worker's renderer
+(``workers.inference.build_renderer``) calls ``render_snapshot(frame, event)`` (and
+``render_crop`` when configured) on the frame the pipeline detected in; the pipeline then calls
+``sink.emit(event, jpeg)``. Boxes are ``event["box"]`` and/or ``event["boxes"]`` (lists of
+``[x1, y1, x2, y2]`` in frame pixels).
 """
 
 from __future__ import annotations

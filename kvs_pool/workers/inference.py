@@ -9,7 +9,8 @@ if it has not seen it (so it never builds a backlog; frames it never looked at a
 zero-copy views, once a source's burst is over (``_settle``); a frame overwritten while being
 read is dropped (``frames_torn``).
 
-Start events carry the images the S3 publishers ask for (``build_renderer``; none without
+Config sections become the steps' parameters in ``workers.pipeline_params`` (explicit,
+field by field). Start events carry the images the S3 publishers ask for (``build_renderer``; none without
 one). Events go to the worker's durable outbox (``<outbox.path stem>.<worker>.sqlite3``, see
 ``kvs_pool.publish``) drained by the publish loop in a thread of this process. About once a
 second the worker writes ``<state_dir>/stats/<worker>.json`` (``pipeline.stats`` layout plus
@@ -30,16 +31,14 @@ import cv2
 import numpy as np
 
 from kvs_pool import client
-from kvs_pool.config import PipelineConfig, PoolConfig
+from kvs_pool.config import MotionDetectorConfig, PipelineConfig, PoolConfig
 from kvs_pool.errors import ConfigError, DetectorError, KvsPoolError, RingError
-from kvs_pool.pipeline import (
-    CameraSetup, ConfirmParams, Detector, GateParams, LogSink, MotionDetector, MotionParams,
-    Pipeline, YoloDetector, YoloParams, Zone,
-)
+from kvs_pool.pipeline import Detector, LogSink, MotionDetector, Pipeline, YoloDetector
 from kvs_pool.pipeline.events import EventSink
 from kvs_pool.pipeline.runner import Renderer
 from kvs_pool.pipeline.stats import write_json_atomic
 from kvs_pool.workers import EXIT_CONFIG, EXIT_OK, EXIT_ORPHANED
+from kvs_pool.workers.pipeline_params import camera_setups, motion_params, yolo_params
 
 __all__ = ["run_inference", "build_detector", "build_renderer", "camera_setups", "worker_name"]
 
@@ -57,29 +56,12 @@ def worker_name(pipeline: str) -> str:
     return f"inference-{pipeline}"
 
 
-def _fields(obj: Any, cls: type) -> dict[str, Any]:
-    """The attributes of config object ``obj`` that dataclass ``cls`` also has."""
-    names = cls.__dataclass_fields__
-    return {k: getattr(obj, k) for k in names if hasattr(obj, k) and k != "type"}
-
-
 def build_detector(pipe: PipelineConfig, cache_dir: Path) -> Detector:
     """The pipeline's detector from its config (``yolo`` or ``motion``)."""
     det = pipe.detector
-    if det.type == "motion":
-        return MotionDetector(MotionParams(min_area=det.min_area, label=det.label))
-    params = _fields(det, YoloParams)
-    params["cache_dir"] = params.get("cache_dir") or str(cache_dir)
-    return YoloDetector(YoloParams(**params))
-
-
-def camera_setups(pipe: PipelineConfig) -> list[CameraSetup]:
-    """Per-camera gate, zones and confirmation (no gate when motion is the detector)."""
-    gated = pipe.motion_gate.enabled and pipe.detector.type != "motion"
-    gate = GateParams(**_fields(pipe.motion_gate, GateParams)) if gated else None
-    confirm = ConfirmParams(**_fields(pipe.confirm, ConfirmParams))
-    return [CameraSetup(cid, gate, tuple(Zone(**_fields(z, Zone)) for z in pipe.zones(cid)), confirm)
-            for cid in pipe.cameras]
+    if isinstance(det, MotionDetectorConfig):
+        return MotionDetector(motion_params(det))
+    return YoloDetector(yolo_params(det, cache_dir))
 
 
 def _settle(cam: client.Camera, frame: client.Frame) -> client.Frame:

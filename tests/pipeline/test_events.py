@@ -6,14 +6,12 @@ import json
 import logging
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 from kvs_pool.pipeline.confirm import Transition
 from kvs_pool.pipeline.detection import Detection
 from kvs_pool.pipeline.events import (
-    EventContext, JsonlSink, LogSink, MultiSink, make_event, snapshot_jpeg, validate_event,
+    EventContext, JsonlSink, LogSink, MultiSink, make_event, validate_event,
 )
 
 CTX = EventContext("front-door", "people", "yolov3-tiny")
@@ -70,12 +68,3 @@ def test_log_and_multi_sink(caplog: pytest.LogCaptureFixture, tmp_path: Path) ->
     sink.emit(make_event(CTX, transition("start"), 1.0, (10, 10)), None)
     assert '"camera_id": "front-door"' in caplog.text
     assert len((tmp_path / "e.jsonl").read_text().splitlines()) == 1
-
-
-def test_snapshot_is_a_jpeg_of_the_frame_with_the_box() -> None:
-    frame = np.zeros((120, 160, 3), np.uint8)
-    jpeg = snapshot_jpeg(frame, [20, 20, 100, 100], "person 0.88")
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    assert image.shape == frame.shape
-    assert image[20, 60, 1] > 150 and image[60, 60].max() < 30      # green edge, dark inside
-    assert frame.max() == 0                                          # frame untouched

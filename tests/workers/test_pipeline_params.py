@@ -1,0 +1,204 @@
+"""Config -> pipeline parameters: every setting a user writes in YAML reaches the pipeline step.
+
+``CONFIG`` gives every field of every pipeline section a value other than its default. The tests
+fail when a config field (or a whole new section) is neither mapped in ``ARRIVES_AS`` nor listed
+in ``pipeline_params.CONSUMED_ELSEWHERE``, when a value does not arrive where the table says, and
+when the YAML stops covering a field with a non-default value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kvs_pool.config import (
+    ConfirmConfig, MotionDetectorConfig, MotionGateConfig, PipelineConfig, RoiZone,
+    YoloDetectorConfig, load_config,
+)
+from kvs_pool.pipeline import Detection, RoiFilter
+from kvs_pool.workers.pipeline_params import (
+    CONSUMED_ELSEWHERE, camera_setups, gate_params, motion_params, yolo_params,
+)
+
+# config section -> {config field: attribute of the pipeline parameter object it becomes}
+ARRIVES_AS: dict[type, dict[str, str]] = {
+    YoloDetectorConfig: {
+        "model": "model", "input_size": "input_size", "classes": "classes",
+        "confidence": "confidence", "nms_iou": "nms_iou", "threads": "threads",
+        "class_names": "class_names", "layout": "layout", "max_detections": "max_detections",
+        "cache_dir": "cache_dir",
+    },
+    MotionDetectorConfig: {"min_area": "min_area", "label": "label"},
+    MotionGateConfig: {
+        "enabled": "enabled", "downscale_width": "downscale_width", "threshold": "threshold",
+        "min_area": "min_area", "history": "history", "refresh_s": "refresh_s",
+    },
+    RoiZone: {
+        "name": "name", "points": "points", "mode": "mode", "coords": "coords",
+        "anchor": "anchor", "min_area": "min_area", "max_area": "max_area",
+    },
+    ConfirmConfig: {
+        "hits": "hits", "window": "window", "cooldown_s": "cooldown_s", "mode": "mode",
+        "score_threshold": "score_threshold", "end_after_s": "end_after_s", "per_roi": "per_roi",
+    },
+    # checked one by one in test_pipeline_level_fields_shape_the_camera_setups
+    PipelineConfig: {f: "" for f in ("cameras", "motion_gate", "detector", "roi", "confirm")},
+}
+
+CONFIG = """
+pool: {{name: p1, state_dir: {tmp}/state}}
+cameras:
+  - {{id: cam1, source: {{url: {tmp}/clip.mp4}}}}
+  - {{id: cam2, source: {{url: {tmp}/clip.mp4}}}}
+pipelines:
+  - name: people
+    cameras: [cam1, cam2]
+    max_fps: 4
+    motion_gate: {{downscale_width: 160, threshold: 25, min_area: 0.002, history: 200, refresh_s: 3}}
+    detector:
+      type: yolo
+      model: {tmp}/model.onnx
+      input_size: 320
+      classes: [person, 2]          # a name and a COCO id
+      confidence: 0.4
+      nms_iou: 0.3
+      threads: 3
+      class_names: {tmp}/names.txt
+      layout: v8
+      max_detections: 7
+      cache_dir: {tmp}/cache
+    roi:
+      cam1:
+        - {{name: door, mode: exclude, coords: pixels, anchor: center, min_area: 50, max_area: 900,
+           points: [[0, 0], [100, 0], [100, 80]]}}
+        - {{name: yard, points: [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]]}}
+      cam2:
+        - {{name: lane, anchor: center, min_area: 0.01, points: [[0, 0], [1, 0], [1, 1]]}}
+    confirm: {{hits: 2, window: 4, cooldown_s: 30, mode: median, score_threshold: 0.7,
+              end_after_s: 2.5, per_roi: true}}
+    publishers: [{{type: jsonl, path: {tmp}/events.jsonl}}]
+  - name: moves
+    cameras: [cam2]
+    detector: {{type: motion, min_area: 0.02, label: movement}}
+  - name: still
+    cameras: [cam1]
+    motion_gate: {{enabled: false}}
+"""
+
+
+@pytest.fixture
+def pipes(tmp_path: Path) -> dict[str, PipelineConfig]:
+    for name in ("clip.mp4", "model.onnx", "names.txt"):
+        (tmp_path / name).write_bytes(b"")
+    path = tmp_path / "pool.yaml"
+    path.write_text(CONFIG.format(tmp=tmp_path))
+    return {pipe.name: pipe for pipe in load_config(path).pipelines}
+
+
+def _dataclasses_in(hint: Any) -> set[type]:
+    """The dataclasses a type hint names, through unions, tuples and dicts."""
+    if dataclasses.is_dataclass(hint):
+        return {hint}
+    return set().union(*(_dataclasses_in(arg) for arg in typing.get_args(hint)))
+
+
+def _sections(cls: type) -> set[type]:
+    """``cls`` and every config dataclass reachable from it, except through fields consumed
+    elsewhere (``publishers``)."""
+    found = {cls}
+    skipped = CONSUMED_ELSEWHERE.get(cls, {})
+    for name, hint in typing.get_type_hints(cls).items():
+        if name not in skipped:
+            for section in _dataclasses_in(hint) - found:
+                found |= _sections(section)
+    return found
+
+
+def _default(cls: type, name: str) -> Any:
+    field = next(f for f in dataclasses.fields(cls) if f.name == name)
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+def _built(pipes: dict[str, PipelineConfig], tmp: Path) -> list[tuple[Any, Any]]:
+    """(config section, the parameter object built from it) for every section in ``pipes``."""
+    people, moves, still = pipes["people"], pipes["moves"], pipes["still"]
+    pairs: list[tuple[Any, Any]] = [
+        (people.detector, yolo_params(people.detector, tmp / "fallback")),
+        (moves.detector, motion_params(moves.detector)),
+        (people.motion_gate, camera_setups(people)[0].gate),
+        (still.motion_gate, gate_params(still.motion_gate)),
+    ]
+    for pipe in (people, moves, still):
+        for setup in camera_setups(pipe):
+            pairs.append((pipe.confirm, setup.confirm))
+            pairs += zip(pipe.zones(setup.camera_id), setup.zones, strict=True)
+    return pairs
+
+
+def test_every_config_field_is_mapped_or_consumed_elsewhere() -> None:
+    sections = _sections(PipelineConfig)
+    assert sections == set(ARRIVES_AS), "a config section with no mapping in pipeline_params"
+    for cls in sections:
+        names = {f.name for f in dataclasses.fields(cls)}
+        covered = set(ARRIVES_AS[cls]) | set(CONSUMED_ELSEWHERE.get(cls, {}))
+        assert names - covered == set(), f"{cls.__name__}: fields that reach no pipeline step"
+        assert covered - names == set(), f"{cls.__name__}: stale entries in the tables"
+
+
+def test_every_yaml_value_arrives_in_the_built_params(pipes: dict[str, PipelineConfig],
+                                                       tmp_path: Path) -> None:
+    pairs = _built(pipes, tmp_path)
+    non_default: dict[type, set[str]] = {cls: set() for cls in ARRIVES_AS}
+    for section, params in pairs:
+        cls = type(section)
+        for field, attribute in ARRIVES_AS[cls].items():
+            value = getattr(section, field)
+            assert getattr(params, attribute) == value, f"{cls.__name__}.{field} was lost"
+            if value != _default(cls, field):
+                non_default[cls].add(field)
+    for cls in (YoloDetectorConfig, MotionDetectorConfig, MotionGateConfig, RoiZone, ConfirmConfig):
+        assert non_default[cls] == set(ARRIVES_AS[cls]), f"CONFIG must set every {cls.__name__} field"
+
+
+def test_class_ids_stay_ids_and_the_worker_cache_is_the_fallback(
+        pipes: dict[str, PipelineConfig], tmp_path: Path) -> None:
+    params = yolo_params(pipes["people"].detector, tmp_path / "fallback")
+    assert params.classes == ("person", 2) and isinstance(params.classes[1], int)
+    bare = dataclasses.replace(pipes["people"].detector, cache_dir=None)
+    assert yolo_params(bare, tmp_path / "fallback").cache_dir == str(tmp_path / "fallback")
+
+
+def test_pipeline_level_fields_shape_the_camera_setups(pipes: dict[str, PipelineConfig]) -> None:
+    people, moves, still = (camera_setups(pipes[n]) for n in ("people", "moves", "still"))
+    assert [s.camera_id for s in people] == ["cam1", "cam2"]
+    assert [z.name for z in people[0].zones] == ["door", "yard"]
+    assert [z.name for z in people[1].zones] == ["lane"]
+    assert moves[0].gate is None                 # motion is the detector: no gate
+    assert still[0].gate is None                 # motion_gate.enabled: false
+    assert people[0].confirm.per_roi and not moves[0].confirm.per_roi
+
+
+def test_zone_settings_act_per_zone(pipes: dict[str, PipelineConfig]) -> None:
+    """Zones of one camera, each with its own anchor, coordinates and area bounds (200x100)."""
+    cam1, cam2 = (RoiFilter(setup.zones) for setup in camera_setups(pipes["people"]))
+
+    def tags(roi: RoiFilter, box: tuple[float, float, float, float]) -> list[str | None]:
+        return [d.roi for d in roi.apply([Detection(box, 0.9, "person")], 200, 100)]
+
+    # "door" (exclude, pixels, anchor center, area 50..900): centre (50, 30) inside, bottom
+    # centre (50, 50) not, area 800: excluded by its centre
+    assert tags(cam1, (40, 10, 60, 50)) == []
+    # same centre, area 2400 > door's max_area: "yard" (no bounds, bottom_center) takes it
+    assert tags(cam1, (20, 10, 80, 50)) == ["yard"]
+    # area 25 < door's min_area: "yard" takes it
+    assert tags(cam1, (45, 25, 50, 30)) == ["yard"]
+    # "lane" (normalized, anchor center, min_area 1 % = 200 px): centre (110, 50) inside,
+    # bottom centre (110, 80) outside; a 100 px box is too small
+    assert tags(cam2, (100, 20, 120, 80)) == ["lane"]
+    assert tags(cam2, (150, 10, 160, 20)) == []
