@@ -6,8 +6,9 @@ Entry point ``kvs_pool.workers.inference:run_inference(payload, stop)``, ``paylo
 (retrying cameras whose ring is not there yet), and in turn takes each camera's **newest** frame
 if it has not seen it (so it never builds a backlog; frames it never looked at are counted as
 ``frames_missed``), at most ``max_fps`` per camera when the pipeline sets it. Frames are read as
-zero-copy views, once a source's burst is over (``_settle``); a frame overwritten while being
-read is dropped (``frames_torn``).
+zero-copy views (sources pace frames at the stream's own rate, so a view is not overwritten
+within milliseconds of being taken); a frame overwritten while being read is dropped
+(``frames_torn``).
 
 Config sections become the steps' parameters in ``workers.pipeline_params`` (explicit,
 field by field). Start events carry the images the S3 publishers ask for (``build_renderer``; none without
@@ -47,8 +48,6 @@ log = logging.getLogger(__name__)
 STATS_INTERVAL_S = 1.0
 _ATTACH_RETRY_S = 1.0
 _IDLE_WAIT_S = 0.1
-_SETTLE_S = 0.015
-_SETTLE_MAX_S = 0.25
 
 
 def worker_name(pipeline: str) -> str:
@@ -62,17 +61,6 @@ def build_detector(pipe: PipelineConfig, cache_dir: Path) -> Detector:
     if isinstance(det, MotionDetectorConfig):
         return MotionDetector(motion_params(det))
     return YoloDetector(yolo_params(det, cache_dir))
-
-
-def _settle(cam: client.Camera, frame: client.Frame) -> client.Frame:
-    """The newest frame once a burst is over. Sources deliver bursts (an HLS fragment is decoded
-    at once): a view taken mid-burst is overwritten within milliseconds, wasting its inference
-    (measured: half the frames torn on a 1 s-fragment stream). Wait while frames keep coming
-    less than ``_SETTLE_S`` apart, at most ``_SETTLE_MAX_S``."""
-    deadline = time.monotonic() + _SETTLE_MAX_S
-    while time.monotonic() < deadline and cam.reader.wait(_SETTLE_S):
-        frame = cam.latest() or frame
-    return frame
 
 
 def build_renderer(pipe: PipelineConfig) -> Renderer | None:
@@ -174,7 +162,6 @@ class _Worker:
         frame = feed.cam.latest() if feed.cam else None
         if frame is None or frame.seq <= feed.last_seq:
             return False
-        frame = _settle(feed.cam, frame)
         counters = self.pipeline.stats.camera(feed.camera_id)
         if feed.last_seq:
             counters.frames_missed += max(frame.seq - feed.last_seq - 1, 0)
