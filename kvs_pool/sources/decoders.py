@@ -10,15 +10,22 @@
                colour-converts only kept frames, straight into the lent buffer (I420 -> BGR by
                ``cv2.cvtColor(dst=buf)``, the same BT.601 conversion OpenCV's ``read()`` does).
 
-Both yield ``(array, stream_time_s)`` per kept frame and ``(None, stream_time_s)`` per frame or
-packet passed over, so the source can count, heartbeat and detect stalls uniformly. They return
-at the end of the stream *or* on a read failure (FFmpeg cannot tell them apart) and raise
-``FrameSourceError`` when the stream cannot be opened or decoded.
+Both readers' ``decoded()`` yield ``(fill, stream_time_s)`` per kept frame and
+``(None, stream_time_s)`` per frame or packet passed over, so the source can count, heartbeat
+and detect stalls uniformly. A kept frame is decoded but not yet in any buffer: ``fill(into)``
+writes it into ``into(h, w, 3)`` and returns that array, and must be called before the generator
+is advanced (it reads the reader's current frame). So a source can wait until the frame is due
+(``kvs_pool.sources.pacing``) and only then take a ring slot, with no extra copy: cv2 holds the
+frame ``grab()`` decoded inside FFmpeg until ``retrieve(buf)``; PyAV holds the decoded YUV
+``VideoFrame`` until it is colour-converted into the buffer. They return at the end of the
+stream *or* on a read failure (FFmpeg cannot tell them apart) and raise ``FrameSourceError``
+when the stream cannot be opened or decoded.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import logging
 import math
@@ -36,11 +43,14 @@ from kvs_pool.sources.sampling import (
     PLAN_ALL, PLAN_KEYFRAMES, PacketRouter, Sampler, choose_plan, is_disposable,
 )
 
-__all__ = ["ReaderSettings", "Cv2Reader", "AvReader", "Decoded", "redact"]
+__all__ = ["ReaderSettings", "Cv2Reader", "AvReader", "Decoded", "Fill", "redact"]
 
 log = logging.getLogger(__name__)
 
-Decoded = tuple[np.ndarray | None, float]
+Fill = Callable[[BufferFactory], np.ndarray]
+"""``fill(into)``: put the decoded frame into ``into(h, w, 3)`` (or an array of its own if the
+stream changed size) and return it; valid until the reader's generator is advanced."""
+Decoded = tuple[Fill | None, float]
 MAX_DECODE_ERRORS = 25   # consecutive undecodable packets before the connection counts as broken
 _I420 = ("yuv420p",)
 
@@ -107,14 +117,12 @@ class Cv2Reader:
             params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(s.read_timeout_s * 1000)]
         return params
 
-    def frames(self, into: BufferFactory) -> Iterator[Decoded]:
+    def decoded(self) -> Iterator[Decoded]:
+        """``grab()`` decodes; the kept frame stays in FFmpeg until ``fill`` retrieves it."""
         sampler = Sampler(self.settings.target_fps, self.fps)
         while self.cap.grab():
             t = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            if not sampler.take(t):
-                yield None, t
-                continue
-            yield self._retrieve(into), t
+            yield (self._retrieve if sampler.take(t) else None), t
 
     def _retrieve(self, into: BufferFactory) -> np.ndarray:
         if not all(self.shape):   # size unknown before the first frame: let OpenCV allocate
@@ -179,13 +187,14 @@ class AvReader:
             # clip; key frames ~53 dB). ``fast_sampling=False`` keeps frames exact.
             cc.options = {"skip_loop_filter": "all"}
 
-    def frames(self, into: BufferFactory) -> Iterator[Decoded]:
+    def decoded(self) -> Iterator[Decoded]:
+        """Packets routed per ``sampling``; a kept frame is held in YUV until ``fill``."""
         tb = float(self.stream.time_base or 0)
         for packet in self._packets():
             if packet.size == 0:
                 continue
             if packet.pts is None:
-                yield from self._decode(packet, into)
+                yield from self._decode(packet)
                 continue
             for held, t, wanted in self.router.route(packet, float(packet.pts) * tb,
                                                      packet.is_keyframe):
@@ -193,12 +202,12 @@ class AvReader:
                     yield None, t
                     continue
                 heapq.heappush(self._pending, t)
-                yield from self._decode(held, into)
+                yield from self._decode(held)
             if self.router.plan == PLAN_KEYFRAMES:
                 # Key frames alone need no reordering: drain now rather than a GOP or two later.
-                yield from self._decode(None, into)
+                yield from self._decode(None)
                 self.stream.codec_context.flush_buffers()
-        yield from self._decode(None, into)   # flush frames held for reordering
+        yield from self._decode(None)   # flush frames held for reordering
 
     def _packets(self) -> Iterator[av.Packet]:
         """Demuxed packets of the video stream; a network/demux failure is a FrameSourceError."""
@@ -215,7 +224,7 @@ class AvReader:
     def _disposable(self, packet: av.Packet) -> bool:
         return is_disposable(bytes(packet), self.codec, self.length_prefixed)
 
-    def _decode(self, packet: av.Packet | None, into: BufferFactory) -> Iterator[Decoded]:
+    def _decode(self, packet: av.Packet | None) -> Iterator[Decoded]:
         try:
             frames = self.stream.decode(packet)
         except av.FFmpegError as exc:
@@ -228,7 +237,7 @@ class AvReader:
         self._errors = 0
         for frame in frames:
             t = self._frame_time(frame)
-            yield (convert(frame, into) if self.sampler.take(t) else None), t
+            yield (functools.partial(convert, frame) if self.sampler.take(t) else None), t
 
     def _frame_time(self, frame: av.VideoFrame) -> float:
         """Stream time of a decoded frame. Frames come out in display order, so one drained

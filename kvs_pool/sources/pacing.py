@@ -13,8 +13,8 @@ Rules (``horizon`` is one fragment's duration):
   ``progress_interval_s``, ``on_progress`` after each, so at least once a second; returns
   False at once when stopped);
 * late by at most ``horizon`` (a slow fetch, a playlist poll just missed): catch up without a
-  burst, at up to ``CATCH_UP`` x the stream's rate, so the debt is gone within a few fragments
-  and latency does not creep;
+  burst, at up to ``catch_up`` x the stream's rate (``CATCH_UP`` unless the source picks
+  another), so the debt is gone within a few fragments and latency does not creep;
 * late by more than ``horizon``, due more than ``2 x horizon`` ahead (a pts jump or a gap in
   the stream; one fragment plus the arrival jitter of the next is normal at a low target fps),
   or ``t`` not after the last frame: re-anchor at now. Pacing therefore adds at most about one
@@ -41,8 +41,10 @@ CATCH_UP = 2.0   # late frames go out at up to this multiple of the stream's rat
 class Pacer:
     """Stream-time pacing of one source's frames (see the module docstring)."""
 
-    def __init__(self, control: SourceControl) -> None:
-        self.control = control
+    def __init__(self, control: SourceControl, catch_up: float = CATCH_UP) -> None:
+        if catch_up <= 1.0:
+            raise ValueError(f"catch_up must be > 1 (got {catch_up})")
+        self.control, self.catch_up = control, catch_up
         self._anchor: tuple[float, float] | None = None   # (stream t, monotonic time)
         self._last: tuple[float, float] | None = None     # last released (t, monotonic)
         self.reanchors = 0
@@ -76,5 +78,5 @@ class Pacer:
             log.debug("re-anchoring pacing: frame due %+.3f s from now (horizon %.2f s)",
                       due - now, horizon)
             return None
-        # late: catch up, but never faster than CATCH_UP x the stream's rate
-        return max(due, last_mono + (t - last_t) / CATCH_UP)
+        # late: catch up, but never faster than catch_up x the stream's rate
+        return max(due, last_mono + (t - last_t) / self.catch_up)

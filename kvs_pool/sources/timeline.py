@@ -1,5 +1,4 @@
-"""Turns a stream's own clock (pts, seconds) into capture timestamps (Unix seconds), and paces
-file playback at the stream's rate.
+"""Turns a stream's own clock (pts, seconds) into capture timestamps (Unix seconds).
 
 Live streams (RTSP, HLS): neither OpenCV nor PyAV exposes an absolute capture time (HLS
 ``EXT-X-PROGRAM-DATE-TIME`` is not surfaced), and the wall clock at decode is useless on its own
@@ -14,7 +13,8 @@ restart, discontinuity) that would put a frame in the future or more than ``MAX_
 past re-anchors at the wall clock. Each new connection re-anchors.
 
 Files: ``start wall time + playback position``; a looping file keeps counting across loops, so
-timestamps never go back. With ``realtime`` the source sleeps until each frame's playback time.
+timestamps never go back. ``position`` is also the stream time a real-time file is paced on
+(``kvs_pool.sources.pacing.Pacer``, as live streams are paced on their pts).
 """
 
 from __future__ import annotations
@@ -28,14 +28,12 @@ MAX_LAG_S = 30.0
 
 
 class Timeline:
-    """Capture timestamps and pacing for one source (across its reconnects and loops)."""
+    """Capture timestamps of one source (across its reconnects and loops)."""
 
-    def __init__(self, live: bool, wall: Callable[[], float] = time.time,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.live, self.wall, self.clock = live, wall, clock
+    def __init__(self, live: bool, wall: Callable[[], float] = time.time) -> None:
+        self.live, self.wall = live, wall
         self.offset: float | None = None        # live: capture_ts - pts
-        self.start_wall: float | None = None    # files: wall / mono time at playback 0
-        self.start_mono = 0.0
+        self.start_wall: float | None = None    # files: wall time at playback 0
         self.loop_offset = 0.0                  # files: playback position of this loop's start
         self.t0: float | None = None            # files: first pts of this loop
         self.position = 0.0                     # files: playback position of the last frame
@@ -55,7 +53,7 @@ class Timeline:
         if self.live:
             return self._stamp_live(t)
         if self.start_wall is None:
-            self.start_wall, self.start_mono = self.wall(), self.clock()
+            self.start_wall = self.wall()
         if self.t0 is None:
             self.t0 = t
         self.position = self.loop_offset + max(t - self.t0, 0.0)
@@ -70,7 +68,3 @@ class Timeline:
             self.offset = now - t
             ts = now
         return ts
-
-    def due_in(self) -> float:
-        """Seconds until the last stamped file frame is due at real-time playback (<= 0: late)."""
-        return self.start_mono + self.position - self.clock()

@@ -25,6 +25,17 @@ Files (``file://`` or a plain path) end by default; ``loop=True`` starts them ag
 (a camera for demos and tests; timestamps keep counting), ``realtime=True`` paces them at their
 own rate (otherwise as fast as they decode). ``from_config`` turns both on for files: a camera in
 the config behaves like a camera. For capture timestamps see ``kvs_pool.sources.timeline``.
+
+Pacing (``pace=True``, the default, for RTSP and HTTP(S)): FFmpeg reads live HLS one fragment at
+a time and decodes it at once, so unpaced its frames come in bursts of a fragment (at 5 fps from
+1 s fragments: 5 frames within ~10 ms, then nothing for a second), lapping a ring's 8 slots. The
+source releases each kept frame at its stream time instead, with the KVS source's
+``kvs_pool.sources.pacing.Pacer`` (live: the frame's pts; real-time files: the playback
+position, so both share one pacer). The wait comes after the decode and before the frame takes
+the caller's buffer: the reader holds the decoded frame (cv2 inside FFmpeg between ``grab()``
+and ``retrieve(buf)``, PyAV as its YUV frame) and fills the loaned slot once it is due, so
+pacing adds no copy and no slot is held while waiting. RTSP comes at real time: pacing only
+smooths its jitter. ``pace=False`` gives the raw bursts.
 """
 
 from __future__ import annotations
@@ -44,6 +55,7 @@ from kvs_pool.sources.base import (
     BufferFactory, SourceControl, SourceState, SourceStats, allocate, frame_timeout,
 )
 from kvs_pool.sources.decoders import AvReader, Cv2Reader, ReaderSettings, redact
+from kvs_pool.sources.pacing import Pacer
 from kvs_pool.sources.timeline import Timeline
 
 __all__ = ["URLSourceOptions", "URLFrameSource", "DEFAULT_TIMEOUTS"]
@@ -57,6 +69,16 @@ DEFAULT_TIMEOUTS = {"rtsp": (5.0, 5.0), "rtsps": (5.0, 5.0), "http": (5.0, 8.0),
 DEFAULT_FFMPEG_OPTIONS = {"rtsp": {"rtsp_transport": "tcp"}, "rtsps": {"rtsp_transport": "tcp"},
                           "http": {"live_start_index": "-1"}, "https": {"live_start_index": "-1"}}
 BACKENDS = ("auto", "cv2", "av")
+# Pacer horizon: FFmpeg does not tell fragment durations, so one figure that covers common HLS
+# (1-2 s KVS fragments, playlist reloads waiting half a target duration); later by more than
+# this re-anchors instead of catching up, due more than twice it ahead (a pts jump) too.
+PACE_HORIZON_S = 2.0
+# Catch-up rate, gentler than the KVS source's 2x: FFmpeg's HLS demuxer fetches the next
+# fragment only when asked, and reloads its playlist no sooner than a fragment after the last
+# reload (in 100 ms sleeps), so its fragments settle at a fixed lateness that catching up cannot
+# repay (measured at 5 fps: 2x gave gaps of 600/100/100/100/100 ms, 1.25x 400/160/160/160/160).
+# 1.25x still absorbs fetches up to a quarter of a fragment plus a frame interval.
+PACE_CATCH_UP = 1.25
 _STOP, _END, _LOOP, _LOST = "stop", "end", "loop", "lost"
 
 
@@ -67,6 +89,7 @@ class URLSourceOptions:
     target_fps: float | None = None          # frames kept per second; None: every frame
     loop: bool = False                       # files: start again at the end
     realtime: bool = False                   # files: pace playback at the stream's rate
+    pace: bool = True                        # rtsp/http(s): release frames at the stream's rate
     open_timeout_s: float | None = None      # None: DEFAULT_TIMEOUTS by scheme
     read_timeout_s: float | None = None
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
@@ -107,7 +130,9 @@ class URLFrameSource:
         self.camera_id = camera_id or Path(redact(url)).name or redact(url)
         self.stats = SourceStats()
         self.backoff = Backoff(self.options.backoff, rng or random.Random())
-        self.timeline = Timeline(live=not self.is_file, clock=self.control.clock)
+        self.timeline = Timeline(live=not self.is_file)
+        self.paced = self.options.realtime if self.is_file else self.options.pace
+        self._pacer = Pacer(self.control, PACE_CATCH_UP)
         self.fps: float | None = None
         self._attempts = 0
         self._looped = False
@@ -182,6 +207,8 @@ class URLFrameSource:
                 if outcome in (_STOP, _END):
                     return
                 self._looped = outcome == _LOOP
+                if not self._looped:
+                    self._pacer.reset()   # a new connection: a new timeline
                 if outcome == _LOST and not self._wait_before_reconnect():
                     return
         finally:
@@ -270,14 +297,15 @@ class URLFrameSource:
         clock, control = self.control.clock, self.control
         last_frame = last_progress = clock()
         limit = self.frame_timeout()
-        for array, t in reader.frames(into):
+        for fill, t in reader.decoded():
             now = clock()
-            if array is None:
+            if fill is None:
                 self.stats.skipped += 1
             else:
                 ts = self.timeline.stamp(t)
-                if self.is_file and self.options.realtime and not self._pace():
+                if not self._wait_due(t):
                     return _STOP
+                array = fill(into)   # the slot is taken only now that the frame is due
                 last_frame = clock()
                 self.stats.delivered(ts, last_frame)
                 yield array, ts
@@ -291,10 +319,13 @@ class URLFrameSource:
                 return _LOST
         return self._ended()
 
-    def _pace(self) -> bool:
-        """Sleep until the stamped file frame is due; False if stopped meanwhile."""
-        delay = self.timeline.due_in()
-        return delay <= 0 or self.control.wait(delay)
+    def _wait_due(self, t: float) -> bool:
+        """Paced: sleep until the decoded frame at pts ``t`` is due; False if stopped meanwhile.
+        Files are paced on their playback position, which counts on across loops."""
+        if not self.paced:
+            return True
+        stream_t = self.timeline.position if self.is_file else t
+        return self._pacer.wait_for(stream_t, PACE_HORIZON_S)
 
     def _ended(self) -> str:
         if self.control.stopped():

@@ -124,8 +124,8 @@ def test_realtime_file_is_paced_at_its_own_rate(clip: Path) -> None:
 
 def test_http_hls_vod_opencv_and_pyav(hls_dir: Path, serve_directory) -> None:
     server = serve_directory(hls_dir)
-    for options in (URLSourceOptions(max_consecutive_errors=1),
-                    URLSourceOptions(target_fps=5, max_consecutive_errors=1)):
+    for options in (URLSourceOptions(max_consecutive_errors=1, pace=False),
+                    URLSourceOptions(target_fps=5, max_consecutive_errors=1, pace=False)):
         source = URLFrameSource(server.url("index.m3u8"), options)
         seen = read(source, limit=FRAMES if options.target_fps is None else FRAMES // 5)
         source.close()
