@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import FakeTime
 
 from kvs_pool.sources.base import SourceControl
 from kvs_pool.sources.pacing import CATCH_UP, Pacer
+
+if TYPE_CHECKING:  # the fake_time fixture's type (tests/sources/conftest.py); only a hint,
+    from conftest import FakeTime  # importing it at run time picks whichever conftest loaded first
 
 FRAGMENT = 1.0
 
