@@ -15,7 +15,10 @@ consumer process by
   process: the physical limit of a one-copy design.
 
 Then the wake-up latency from the producer's commit to a consumer returning from ``next()``
-(consumers blocked in FUTEX_WAIT), with 1 and 3 consumer processes, frames 5 ms apart.
+(consumers blocked in FUTEX_WAIT), with 1 and 3 consumer processes, frames 5 ms apart, next to
+its baseline in the same run: a bare futex ping (a word and a timestamp in a shared mapping,
+FUTEX_WAKE -> FUTEX_WAIT returns, no ring, no frame), i.e. what the kernel and the machine
+cost before the ring does anything.
 
 Ends with one JSON line of the figures (ratios are ring / baseline measured in the same run).
 """
@@ -23,18 +26,22 @@ Ends with one JSON line of the figures (ratios are ring / baseline measured in t
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
+import mmap
 import multiprocessing as mp
 import os
 import queue
 import secrets
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from kvs_pool.ring import RingGeometry, RingReader, RingWriter, create_ring
+from kvs_pool.ring.futex import futex_wait, futex_wake
 
 CTX = mp.get_context("spawn")  # consumers are independent processes, as in production
 RESOLUTIONS = {"1080p": (1080, 1920), "720p": (720, 1280)}
@@ -251,6 +258,54 @@ def bench_wake(pool: str, consumers: int, events: int, period: float = 0.005) ->
             "samples": int(lat.size), "consumer_cpu": max(r[2] for r in results)}
 
 
+# Bare futex ping (the baseline of the wake-up figure). Mapping layout:
+#   offset 0  u32  the futex word, bumped once per ping
+#   offset 8  f64  time.monotonic() just before the bump
+
+def _bare_consumer(path: str, events: int, barrier, out) -> None:
+    with open(path, "r+b") as f:
+        mapping = mmap.mmap(f.fileno(), mmap.PAGESIZE)
+    word = ctypes.c_uint32.from_buffer(mapping, 0)
+    stamp = ctypes.c_double.from_buffer(mapping, 8)
+    seen, lat = word.value, []
+    barrier.wait()
+    while len(lat) < events:
+        while word.value == seen:
+            if not futex_wait(ctypes.addressof(word), seen, 5.0) and word.value == seen:
+                out.put(("consumer", lat)); return
+        now, seen = time.monotonic(), word.value
+        lat.append(now - stamp.value)
+    out.put(("consumer", lat))
+
+
+def bench_bare_futex(consumers: int, events: int, period: float = 0.005) -> dict:
+    """FUTEX_WAKE -> FUTEX_WAIT return latency (µs) on a plain shared mapping."""
+    with tempfile.NamedTemporaryFile(prefix="ringbench-futex-") as f:
+        f.write(b"\0" * mmap.PAGESIZE); f.flush()
+        mapping = mmap.mmap(f.fileno(), mmap.PAGESIZE)
+        word = ctypes.c_uint32.from_buffer(mapping, 0)
+        stamp = ctypes.c_double.from_buffer(mapping, 8)
+        out, barrier = CTX.Queue(), CTX.Barrier(consumers + 1)
+        procs = [CTX.Process(target=_bare_consumer, args=(f.name, events, barrier, out))
+                 for _ in range(consumers)]
+        for p in procs:
+            p.start()
+        barrier.wait()
+        time.sleep(0.2)
+        for _ in range(events):
+            stamp.value = time.monotonic()
+            word.value = (word.value + 1) & 0xFFFFFFFF
+            futex_wake(ctypes.addressof(word))
+            time.sleep(period)
+        results = [out.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(timeout=10)
+        del word, stamp
+        mapping.close()
+    lat = np.concatenate([r[1] for r in results]) * 1e6
+    return {"p50_us": float(np.percentile(lat, 50)), "p99_us": float(np.percentile(lat, 99))}
+
+
 # --- driver -------------------------------------------------------------------------------------
 
 def _best(results: list[dict]) -> dict:
@@ -277,12 +332,16 @@ def measure(quick: bool) -> dict:
                 seen[path].append(bench(Run(pool, h, w, counts[path])))
         figures[label] = {path: _best(results) for path, results in seen.items()}
     events = 300 if quick else 2000
-    figures["wake"] = {}
-    for consumers in (1, 3):  # rounds as above; the round with the lowest median is kept
-        runs = [bench_wake(pool, consumers, events) for _ in range(2 if quick else rounds)]
+    figures["wake"], figures["bare_futex"] = {}, {}
+    for consumers in (1, 3):  # interleaved rounds; the round with the lowest median is kept
+        runs, bare = [], []
+        for _ in range(2 if quick else rounds):
+            runs.append(bench_wake(pool, consumers, events))
+            bare.append(bench_bare_futex(consumers, events))
         figures["wake"][consumers] = min(runs, key=lambda r: r["p50_us"])
         figures["wake"][consumers]["rounds"] = [(round(r["p50_us"], 1), round(r["p99_us"], 1))
                                                 for r in runs]
+        figures["bare_futex"][consumers] = min(bare, key=lambda r: r["p50_us"])
     return figures
 
 
@@ -302,6 +361,10 @@ def summary(figures: dict) -> dict:
         out[f"wake_{n}c_p50_us"] = round(w["p50_us"], 1)
         out[f"wake_{n}c_p99_us"] = round(w["p99_us"], 1)
         out[f"wake_{n}c_consumer_cpu"] = round(w["consumer_cpu"], 4)
+        bare = figures["bare_futex"][n]
+        out[f"bare_futex_{n}c_p50_us"] = round(bare["p50_us"], 1)
+        out[f"bare_futex_{n}c_p99_us"] = round(bare["p99_us"], 1)
+        out[f"wake_{n}c_ratio_vs_bare_futex"] = round(w["p50_us"] / bare["p50_us"], 2)
     out["wake_p50_us"] = max(out[f"wake_{n}c_p50_us"] for n in wake)  # worst of 1 and 3
     out["wake_p99_us"] = max(out[f"wake_{n}c_p99_us"] for n in wake)
     return out
@@ -319,6 +382,9 @@ def print_table(figures: dict) -> None:
         print(f"wake-up, {n} consumer(s): p50 {w['p50_us']:.1f} µs, p99 {w['p99_us']:.1f} µs "
               f"({w['samples']} samples, consumer CPU {w['consumer_cpu']:.1%}; "
               f"rounds p50/p99: {w['rounds']})")
+        bare = figures["bare_futex"][n]
+        print(f"  bare futex ping, {n} consumer(s): p50 {bare['p50_us']:.1f} µs, "
+              f"p99 {bare['p99_us']:.1f} µs (ring / bare: {w['p50_us'] / bare['p50_us']:.2f})")
     print(f"load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
 
