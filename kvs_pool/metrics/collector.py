@@ -9,14 +9,14 @@ Per camera (label ``camera_id``), the six metrics users already query::
 plus ring and health gauges (``kvs_pool_ring_*``, ``kvs_pool_decode_fps``,
 ``kvs_pool_camera_healthy``); per worker (labels ``worker``, ``kind``, ``camera_id``) the
 restart count, up/down, pending backoff delay and consecutive failures; per process (label
-``worker``, the supervisor included) CPU seconds and resident memory from psutil; and every
-numeric field of the ``<stats_dir>/<worker>.json`` files inference workers write, as
-``kvs_pool_worker_stat{worker, stat}``.
+``worker``, the supervisor included) CPU seconds and resident memory from psutil; and the
+``<stats_dir>/<worker>.json`` files inference workers write, as typed families
+(``kvs_pool.metrics.worker_stats``: inference latency histogram, per-camera frame, detection
+and event counters, outbox counters and gauges).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterator
@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 
 from kvs_pool.metrics.health import camera_problem
 from kvs_pool.metrics.view import PoolView, WorkerView
+from kvs_pool.metrics.worker_stats import stats_families
 from kvs_pool.ring import RingStatus
 
 __all__ = ["PoolCollector", "CAMERA_METRICS"]
@@ -72,7 +73,7 @@ class PoolCollector(Collector):
         yield from self._camera_metrics(workers)
         yield from self._worker_metrics(workers)
         yield from self._process_metrics(workers)
-        yield self._stats_metric()
+        yield from stats_families(self.view.stats_dir)
 
     def _camera_metrics(self, workers: list[WorkerView]) -> Iterator[Metric]:
         families = [(_family(n, k, d, ["camera_id"]), attr) for n, k, d, attr in CAMERA_METRICS]
@@ -131,36 +132,6 @@ class PoolCollector(Collector):
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             self._procs.pop(pid, None)
             return None
-
-    def _stats_metric(self) -> Metric:
-        family = GaugeMetricFamily("kvs_pool_worker_stat",
-                                   "Numeric fields of the workers' stats files",
-                                   labels=["worker", "stat"])
-        directory = self.view.stats_dir
-        if not directory or not os.path.isdir(directory):
-            return family
-        for entry in sorted(os.listdir(directory)):
-            if entry.endswith(".json"):
-                for stat, value in _numeric_fields(os.path.join(directory, entry)):
-                    family.add_metric([entry[:-5], stat], value)
-        return family
-
-
-def _numeric_fields(path: str) -> Iterator[tuple[str, float]]:
-    """Numeric leaves of a JSON stats file, nested keys joined with '_'."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except (OSError, ValueError) as exc:
-        log.debug("unreadable stats file %s: %s", path, exc)
-        return
-    stack = [("", doc)]
-    while stack:
-        prefix, node = stack.pop()
-        if isinstance(node, dict):
-            stack.extend((f"{prefix}_{k}" if prefix else str(k), v) for k, v in node.items())
-        elif isinstance(node, (int, float)) and not isinstance(node, bool):
-            yield prefix, _finite(node)
 
 
 def _finite(value: float) -> float:
