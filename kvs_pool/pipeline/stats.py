@@ -16,8 +16,8 @@ File layout (all counters are totals since the worker started)::
 motion gate stopped, ``frames_missed`` those the camera produced that the worker never looked at
 (it always takes the newest frame), ``frames_torn`` those overwritten while being read (results
 dropped), ``presences_silenced`` presences confirmed inside the cool-down (no events).
-Histogram buckets are cumulative, Prometheus style, keyed by upper bound (a dict, so the
-parent's generic stats collector exports every bucket as a numeric leaf).
+Histogram buckets are cumulative, Prometheus style, keyed by upper bound; the parent's
+``kvs_pool.metrics.worker_stats`` turns them into the ``kvs_pool_inference_seconds`` histogram.
 """
 
 from __future__ import annotations

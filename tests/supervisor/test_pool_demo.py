@@ -48,7 +48,7 @@ def test_demo_config_runs_end_to_end(pool_run) -> None:
     workers = {w["name"]: w for w in pool_run.state()["workers"]}
     assert all(w["up"] for w in workers.values()), workers
     assert any(name.startswith("inference-") for name in workers)
-    wait_for(lambda: "kvs_pool_worker_stat{" in pool_run.scrape()[1], 120,
-             "the inference worker's stats in /metrics", interval=1.0)
+    wait_for(lambda: "kvs_pool_inference_seconds_count{" in pool_run.scrape()[1], 120,
+             "the inference worker's latency histogram in /metrics", interval=1.0)
     wait_for(lambda: pool_run.scrape("/healthz")[0] == 200, 60, "a healthy pool", interval=0.5)
     pool_run.assert_clean_exit(signal.SIGINT)
