@@ -10,6 +10,10 @@ lives downstream in ``kvs_pool.publish.snapshot``; the inference worker builds t
 A frame the gate skips still reaches confirmation as a *hold* (nothing moved: the last verdict
 stands), so presences end on time in a scene that went still.
 
+``confirm_snapshot()`` / ``confirm_restore(state, now_wall, classes)`` carry the cameras' open
+presences across a worker restart (the worker stores them; this package does no file I/O);
+``confirm_revision()`` changes whenever a presence opens or closes, so the worker saves only then.
+
 Frames arrive as zero-copy views of a ring slot that the decoder may overwrite. ``process``
 takes an ``intact`` callback (``Frame.is_intact``), asked after detection: a frame overwritten
 while it was being read gives results that are dropped (counted as ``frames_torn``), never
@@ -132,6 +136,34 @@ class Pipeline:
         else:
             self.sink.emit(event, snapshot, crop=crop)       # the outbox keeps both
         return event
+
+    def confirm_revision(self) -> int:
+        """Changes whenever a presence of any camera opens or closes."""
+        return sum(cam.confirmer.revision for cam in self.cameras.values())
+
+    def confirm_snapshot(self) -> dict[str, Any]:
+        """The open presences of every camera, JSON-able (``Confirmer.snapshot`` per camera)."""
+        return {"pipeline": self.name,
+                "cameras": {cid: cam.confirmer.snapshot() for cid, cam in self.cameras.items()}}
+
+    def confirm_restore(self, state: dict[str, Any], now_wall: float,
+                        classes: frozenset[str] | None = None) -> int:
+        """Reopen the presences of a ``confirm_snapshot()``; those of cameras, classes (None:
+        any) or include zones this pipeline no longer has are dropped. Returns how many."""
+        cameras = state.get("cameras") if isinstance(state, dict) else None
+        if not isinstance(cameras, dict) or state.get("pipeline") != self.name:
+            return 0
+        restored = 0
+        for cid, cam_state in cameras.items():
+            cam = self.cameras.get(cid)
+            if cam is None:
+                continue
+            zones = {z.name for z in cam.roi.zones if z.mode == "include"}
+
+            def keep(label: str, roi: str | None, zones: set[str] = zones) -> bool:
+                return (classes is None or label in classes) and (roi is None or roi in zones)
+            restored += cam.confirmer.restore(cam_state, now_wall, keep)
+        return restored
 
     def close(self) -> None:
         """Release the detector."""

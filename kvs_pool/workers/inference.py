@@ -16,10 +16,16 @@ one). Events go to the worker's durable outbox (``<outbox.path stem>.<worker>.sq
 ``kvs_pool.publish``) drained by the publish loop in a thread of this process. About once a
 second the worker writes ``<state_dir>/stats/<worker>.json`` (``pipeline.stats`` layout plus
 outbox counters): the parent's metrics read it, and its mtime is the worker's heartbeat. Exit codes: ``kvs_pool.workers``.
+
+The confirmation's open presences survive a restart (crash, stall, reload): they are saved to
+``<state_dir>/confirm/<worker>.json`` (atomically) whenever a presence opens or closes, at most
+once a second while one is followed (its last-seen time advances) and at exit, and restored at
+start (``Pipeline.confirm_restore``), so one presence stays one start and one end.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -41,7 +47,8 @@ from kvs_pool.pipeline.stats import write_json_atomic
 from kvs_pool.workers import EXIT_CONFIG, EXIT_OK, EXIT_ORPHANED
 from kvs_pool.workers.pipeline_params import camera_setups, motion_params, yolo_params
 
-__all__ = ["run_inference", "build_detector", "build_renderer", "camera_setups", "worker_name"]
+__all__ = ["run_inference", "build_detector", "build_renderer", "camera_setups", "worker_name",
+           "detected_classes", "load_confirm_state"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,28 @@ def build_detector(pipe: PipelineConfig, cache_dir: Path) -> Detector:
     if isinstance(det, MotionDetectorConfig):
         return MotionDetector(motion_params(det))
     return YoloDetector(yolo_params(det, cache_dir))
+
+
+def detected_classes(detector: Detector) -> frozenset[str] | None:
+    """The class names ``detector`` can report (None: any of its model's)."""
+    if isinstance(detector, MotionDetector):
+        return frozenset({detector.params.label})
+    allowed, names = getattr(detector, "allowed", None), getattr(detector, "names", None)
+    if allowed is None or names is None:
+        return None
+    return frozenset(names[int(i)] for i in allowed)
+
+
+def load_confirm_state(path: Path) -> dict[str, Any]:
+    """A saved ``Pipeline.confirm_snapshot()`` ({} when there is none or it is unreadable)."""
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable confirmation state %s: %s", path, exc)
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def build_renderer(pipe: PipelineConfig) -> Renderer | None:
@@ -126,11 +155,13 @@ class _Worker:
         self.name = worker_name(pipe.name)
         state = Path(config.pool.state_dir)
         self.stats_path = state / "stats" / f"{self.name}.json"
+        self.confirm_path = state / "confirm" / f"{self.name}.json"
         self.min_interval = 1.0 / pipe.max_fps if pipe.max_fps else 0.0
         self.publishing = _Publishing(config, pipe, self.name)
         self.pipeline = Pipeline(pipe.name, build_detector(pipe, state / "models"),
                                  self.publishing.sink, camera_setups(pipe), build_renderer(pipe))
         self.feeds = [_Feed(cid) for cid in pipe.cameras]
+        self._restore_confirm()
         self.next_stats = 0.0
         self.orphaned = False
 
@@ -167,6 +198,8 @@ class _Worker:
             counters.frames_missed += max(frame.seq - feed.last_seq - 1, 0)
         feed.last_seq, feed.last_done = frame.seq, time.monotonic()
         self.pipeline.process(feed.camera_id, frame.array, frame.capture_ts, frame.is_intact)
+        if self.pipeline.confirm_revision() != self.saved_revision:
+            self.save_confirm()
         return True
 
     def _attach(self, feed: _Feed) -> bool:
@@ -204,6 +237,7 @@ class _Worker:
             self.stop.set()
         if time.monotonic() >= self.next_stats:
             self.write_stats()
+            self.save_confirm()
             self.next_stats = time.monotonic() + STATS_INTERVAL_S
 
     def write_stats(self) -> None:
@@ -212,9 +246,35 @@ class _Worker:
         doc["outbox"] = self.publishing.stats()
         write_json_atomic(self.stats_path, doc)
 
+    def _restore_confirm(self) -> None:
+        """Reopen the presences the previous run of this worker left open."""
+        state = load_confirm_state(self.confirm_path)
+        restored = self.pipeline.confirm_restore(state, time.time(),
+                                                 detected_classes(self.pipeline.detector))
+        if restored:
+            log.info("%s: %d open presence(s) restored from %s", self.name, restored, self.confirm_path)
+        self.saved_revision = self.pipeline.confirm_revision()
+        self.saved_state = self.pipeline.confirm_snapshot()
+        if state and state != self.saved_state:
+            self.save_confirm(force=True)     # what was dropped is gone from the file too
+
+    def save_confirm(self, force: bool = False) -> None:
+        """Store the open presences if they changed since the last save."""
+        doc = self.pipeline.confirm_snapshot()
+        self.saved_revision = self.pipeline.confirm_revision()
+        if doc == self.saved_state and not force:
+            return
+        try:
+            write_json_atomic(self.confirm_path, doc)
+        except OSError as exc:
+            log.warning("cannot save confirmation state %s: %s", self.confirm_path, exc)
+            return
+        self.saved_state = doc
+
     def close(self) -> None:
         for feed in self.feeds:
             self._detach(feed)
+        self.save_confirm()
         self.write_stats()
         self.publishing.close(self.config.pool.shutdown_timeout_s / 2)
         self.pipeline.close()

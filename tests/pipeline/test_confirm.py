@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
@@ -115,3 +116,78 @@ def test_hold_never_confirms() -> None:
     assert conf.update([PERSON], 0) == []
     assert all(conf.hold(float(ts)) == [] for ts in range(1, 10))
     assert conf.tracks == {}                                  # the lone hit left the window
+
+
+def restarted(conf: Confirmer, now: float, **kw: object) -> Confirmer:
+    """A new confirmer (a restarted worker) given ``conf``'s snapshot through JSON."""
+    fresh = confirmer(**kw)
+    fresh.new_id = lambda: "after-restart"
+    fresh.restore(json.loads(json.dumps(conf.snapshot())), now)
+    return fresh
+
+
+def test_a_restored_presence_seen_again_is_not_started_twice() -> None:
+    conf = confirmer(hits=2, window=3, end_after_s=5.0)
+    assert run(conf, "xxx", start_ts=100.0) == [(1, "start")]
+    again = restarted(conf, 104.0, hits=2, window=3, end_after_s=5.0)
+    transitions = [t for ts in range(104, 110) for t in again.update([PERSON], float(ts))]
+    transitions += [t for ts in range(110, 120) for t in again.update([], float(ts))]
+    assert [(t.kind, t.presence_id) for t in transitions] == [("end", "id0")]
+    assert (transitions[0].started_ts, transitions[0].last_hit_ts) == (101.0, 109.0)
+
+
+def test_a_restored_presence_gone_ends_once_after_end_after_s_from_its_last_hit() -> None:
+    conf = confirmer(hits=2, window=3, end_after_s=5.0)
+    run(conf, "xx", start_ts=100.0)                             # last hit at 101
+    again = restarted(conf, 103.0, hits=2, window=3, end_after_s=5.0)
+    ends = [(ts, t.kind, t.presence_id, t.detection) for ts in range(103, 115)
+            for t in again.update([], float(ts))]
+    assert ends == [(106, "end", "id0", PERSON)]
+    assert again.snapshot()["open"] == []
+
+
+def test_a_restored_presence_ends_through_holds_too() -> None:
+    conf = confirmer(hits=1, window=1, end_after_s=2.0)
+    run(conf, "x", start_ts=50.0)
+    again = restarted(conf, 51.0, hits=1, window=1, end_after_s=2.0)
+    assert [(ts, t.kind) for ts in range(51, 56) for t in again.hold(float(ts))] == [(52, "end")]
+
+
+def test_restored_cooldown_still_silences_and_expired_entries_are_dropped() -> None:
+    conf = confirmer(hits=1, window=1, end_after_s=0.0, cooldown_s=10.0)
+    assert run(conf, "x.", start_ts=0.0) == [(0, "start"), (1, "end")]
+    assert run(conf, "x", start_ts=2.0) == []                  # silent: inside the cool-down
+    state = conf.snapshot()
+    assert len(state["open"]) == 1 and len(state["last_start"]) == 1
+    within = restarted(conf, 3.0, hits=1, window=1, end_after_s=0.0, cooldown_s=10.0)
+    assert within.update([], 4.0) == []                         # the silent one ends silently
+    assert within.update([PERSON], 5.0) == []                   # still inside the cool-down
+    late = restarted(conf, 30.0, hits=1, window=1, end_after_s=0.0, cooldown_s=10.0)
+    assert late.tracks == {} and late.last_start == {}          # nothing a rule can still use
+    assert [t.kind for t in late.update([PERSON], 30.0)] == ["start"]
+
+
+def test_restore_drops_keys_the_config_no_longer_has_and_bad_entries() -> None:
+    conf = confirmer(hits=1, window=1, per_roi=True)
+    car = Detection((50, 50, 90, 80), 0.7, "car")
+    assert len(conf.update([PERSON.in_roi("porch"), car], 10.0)) == 2
+    state = json.loads(json.dumps(conf.snapshot()))
+    no_cars = confirmer(hits=1, window=1, per_roi=True)
+    assert no_cars.restore(state, 11.0, keep=lambda label, roi: label != "car") == 1
+    assert list(no_cars.tracks) == [("person", "porch")]
+    shared = confirmer(hits=1, window=1)                         # per_roi turned off
+    assert shared.restore(state, 11.0) == 1 and list(shared.tracks) == [("car", None)]
+    state["open"][0]["box"] = "broken"
+    assert confirmer(hits=1, window=1, per_roi=True).restore(state, 11.0) == 1
+    assert confirmer().restore({"version": 99, "open": state["open"]}, 11.0) == 0
+
+
+def test_revision_moves_only_when_a_presence_opens_or_closes() -> None:
+    conf = confirmer(hits=1, window=1, end_after_s=1.0)
+    conf.update([PERSON], 0.0)
+    opened = conf.revision
+    for ts in range(1, 10):
+        conf.update([PERSON], float(ts))
+    assert conf.revision == opened
+    conf.update([], 20.0)
+    assert conf.revision == opened + 1

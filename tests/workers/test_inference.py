@@ -207,3 +207,53 @@ pipelines: [{{name: a, cameras: [cam1], publishers: {publishers}}}]
     plain, no_crop = build_renderer(pipeline("[{type: s3, bucket: snaps, draw_boxes: false}]"))(frame, event)
     assert no_crop is None
     assert np.abs(cv2.imdecode(np.frombuffer(plain, np.uint8), cv2.IMREAD_COLOR).astype(int) - 50).max() < 5
+
+
+def open_presence(label: str, last_seen: float, presence_id: str) -> dict:
+    return {"class": label, "key_roi": None, "roi": "right", "presence_id": presence_id,
+            "silent": False, "started_ts": last_seen - 5, "last_seen_ts": last_seen,
+            "box": [400.0, 60.0, 492.0, 308.0], "score": 0.9}
+
+
+def test_a_presence_open_at_a_restart_ends_once_and_is_not_restarted(
+        ring: RingWriter, pool_name: str, tmp_path: Path,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    config = parse_config(config_text(pool_name, tmp_path, tmp_path_factory.mktemp("models")))
+    state_path = tmp_path / "state" / "confirm" / f"{worker_name('people')}.json"
+    state_path.parent.mkdir(parents=True)
+    now = time.time()
+    cam1 = {"version": 1, "open": [open_presence("person", now, "p-before"),
+                                   open_presence("car", now, "car-not-detected")],
+            "last_start": [{"class": "person", "key_roi": None, "ts": now - 5}]}
+    gone = {"version": 1, "open": [open_presence("person", now, "camera-removed")], "last_start": []}
+    state_path.write_text(json.dumps({"pipeline": "people", "cameras": {"cam1": cam1, "gone": gone}}))
+    stop, writing = threading.Event(), threading.Event()
+    result: list[int] = []
+    worker = threading.Thread(target=lambda: result.append(run_inference((config, "people"), stop)))
+    worker.start()
+    events_path = tmp_path / "events.jsonl"
+    try:
+        saved = wait_for(lambda: "gone" not in json.loads(state_path.read_text())["cameras"], 60)
+        assert saved, "entries of a removed camera were kept"
+        writer = threading.Thread(target=write_static, args=(ring, writing, 4.0))
+        writer.start()
+        assert wait_for(lambda: read_events(events_path), 30), "the restored presence never ended"
+        writer.join(30)
+    finally:
+        writing.set()
+        stop.set()
+        worker.join(60)
+    assert result == [EXIT_OK]
+    assert [(e["type"], e["presence_id"]) for e in read_events(events_path)] == [("end", "p-before")]
+    final = json.loads(state_path.read_text())["cameras"]["cam1"]
+    assert final["open"] == [] and [s["class"] for s in final["last_start"]] == ["person"]
+
+
+def write_static(writer: RingWriter, stop: threading.Event, seconds: float) -> None:
+    """The empty scene at ~15 fps for ``seconds``."""
+    frame, deadline = scene(None), time.monotonic() + seconds
+    while not stop.is_set() and time.monotonic() < deadline:
+        np.copyto(writer.loan(H, W), frame)
+        writer.commit(time.time())
+        writer.heartbeat()
+        time.sleep(1 / 15)
