@@ -16,7 +16,8 @@ from kvs_pool.ring import RingGeometry, RingWriter, create_ring
 from kvs_pool.ring.layout import H
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "ring"))
-from actor_procs import Actor, actors, wait_until  # noqa: E402
+from actor_procs import Actor, actors  # noqa: E402
+from polling import wait_for
 from ring_actors import stamped_seq  # noqa: E402
 
 SMALL = RingGeometry(64, 48, 3, 4)
@@ -116,7 +117,7 @@ def test_consumer_survives_a_decoder_killed_and_restarted(pool_name):
             seqs.append(frame.seq)
             if frame.seq >= 40 and not restarted:
                 started[0].kill(signal.SIGKILL)
-                wait_until(lambda: not owner.status().producer_alive, what="decoder death")
+                wait_for(lambda: not owner.status().producer_alive, what="decoder death")
                 started.append(Actor("producer", pool_name, "cam", "--fps", "100"))
                 restarted = True
             if frame.seq >= 120:

@@ -1,11 +1,9 @@
-"""Helpers for the emulator tests: the served stream, real boto3 clients, HTTP fetch, polling."""
+"""Helpers for the emulator tests: the served stream, real boto3 clients, HTTP fetch."""
 
 from __future__ import annotations
 
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -46,14 +44,3 @@ def fetch(url: str) -> tuple[int, dict[str, str], bytes]:
             return answer.status, dict(answer.headers), answer.read()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read()
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.1) -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")

@@ -12,7 +12,8 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import av
 import pytest
-from emu_world import STREAM, fetch, session_url, wait_for
+from emu_world import STREAM, fetch, session_url
+from polling import wait_for
 
 from kvs_pool.emulator import EmulatorServer
 from kvs_pool.emulator import mp4

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 
-from emu_world import SPEC, wait_for
+from emu_world import SPEC
+from polling import wait_for
 
 from kvs_pool.emulator import mp4
 from kvs_pool.emulator.media import synthetic_clip

@@ -16,13 +16,11 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
-import pytest
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -33,18 +31,6 @@ from kvs_pool.publish import (AwsParams, DynamoParams, DynamoPublisher, KinesisP
 REGION = "us-east-1"
 FAST_LOOP = LoopParams(backoff=BackoffPolicy(initial_s=0.1, factor=2.0, max_s=1.0,
                                              reset_after_s=0.0), idle_s=0.2)
-
-
-def wait_until(predicate: Callable[[], Any], timeout_s: float = 60.0, what: str = "") -> Any:
-    """Poll ``predicate`` until truthy (returned) or fail the test after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what or predicate}")
-        time.sleep(0.05)
 
 
 class _OneShotHandler(WSGIRequestHandler):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from awsworld import FAST_LOOP, AwsWorld, FaultProxy, LocalMoto, make_event, wait_until
+from awsworld import FAST_LOOP, AwsWorld, FaultProxy, LocalMoto, make_event
+from polling import wait_for
 
 from kvs_pool.publish import Outbox, OutboxItem, open_publishing, render_snapshot
 from kvs_pool.publish.dynamodb import sort_key_value
@@ -32,7 +33,7 @@ def _emit_then_drain(path: Path, publishers: list, events: list[dict]) -> Outbox
         for event in events:
             outbox.emit(event)
         loop.start()
-        wait_until(lambda: outbox.depth() == 0, what="outbox to drain")
+        wait_for(lambda: outbox.depth() == 0, what="outbox to drain")
     finally:
         loop.stop()
         outbox.close()
@@ -47,7 +48,7 @@ def test_events_arrive_in_all_three_services_with_their_shapes(world: AwsWorld, 
     try:
         for event in events:
             outbox.emit(event, render_snapshot(FRAME, event))
-        wait_until(lambda: outbox.depth() == 0, what="outbox to drain")
+        wait_for(lambda: outbox.depth() == 0, what="outbox to drain")
     finally:
         loop.stop()
         outbox.close()
@@ -91,20 +92,20 @@ def test_outage_accumulates_then_everything_arrives_in_order_per_camera(
     try:
         for cam in cameras:
             outbox.emit(make_event(cam, 0), b"\xff\xd8jpeg\xff\xd9")
-        wait_until(lambda: outbox.depth() == 0, what="first events to drain")
+        wait_for(lambda: outbox.depth() == 0, what="first events to drain")
         moto_server.stop()
         for n in range(1, 11):
             for cam in cameras:
                 outbox.emit(make_event(cam, n), b"\xff\xd8jpeg\xff\xd9")
         stats = outbox.snapshot_stats()
         assert stats["depth"] == 30
-        wait_until(lambda: outbox.stats.get("failures", "s3:" + world.bucket) >= 3,
-                   what="failures while the server is down")
+        wait_for(lambda: outbox.stats.get("failures", "s3:" + world.bucket) >= 3,
+                 what="failures while the server is down")
         time.sleep(1.0)
         assert outbox.depth() == 30, "nothing can be delivered while the server is down"
         assert outbox.snapshot_stats()["oldest_undelivered_age_s"] > 0.5
         moto_server.start()     # same port, same data: the outage is over
-        wait_until(lambda: outbox.depth() == 0, timeout_s=90, what="backlog to drain")
+        wait_for(lambda: outbox.depth() == 0, timeout=90, what="backlog to drain")
     finally:
         loop.stop()
         outbox.close()
@@ -161,11 +162,11 @@ def test_failed_head_blocks_only_its_own_camera(world: AwsWorld, fault_proxy: Fa
     try:
         outbox.emit(head)
         outbox.emit(make_event("cam-b", 0))
-        wait_until(lambda: outbox.stats.get("failures", kinesis) >= 1, what="the head to fail")
+        wait_for(lambda: outbox.stats.get("failures", kinesis) >= 1, what="the head to fail")
         for n in range(1, 4):
             outbox.emit(make_event("cam-a", n))
             outbox.emit(make_event("cam-b", n))
-        wait_until(lambda: outbox.depth() == 0, what="outbox to drain")
+        wait_for(lambda: outbox.depth() == 0, what="outbox to drain")
     finally:
         loop.stop()
         outbox.close()

@@ -10,7 +10,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from awsworld import FAST_LOOP, AwsWorld, FaultProxy, make_event, wait_until
+from awsworld import FAST_LOOP, AwsWorld, FaultProxy, make_event
+from polling import wait_for
 
 from kvs_pool.publish import open_publishing
 
@@ -31,8 +32,8 @@ def test_kill_9_mid_batch_loses_nothing(world: AwsWorld, fault_proxy: FaultProxy
     fault_proxy.hold_s = 0.3           # each put_records is answered 0.3 s after moto stored it
     child = _start_child(world, fault_proxy, outbox_path)
     try:
-        wait_until(lambda: len(fault_proxy.attempts) >= 3 and fault_proxy.in_flight.is_set(),
-                   what="the child to be inside its third put_records call")
+        wait_for(lambda: len(fault_proxy.attempts) >= 3 and fault_proxy.in_flight.is_set(),
+                 what="the child to be inside its third put_records call")
         os.kill(child.pid, signal.SIGKILL)
         child.wait(30)
     finally:
@@ -50,7 +51,7 @@ def test_kill_9_mid_batch_loses_nothing(world: AwsWorld, fault_proxy: FaultProxy
     assert outbox.depth() > 0, "the killed child left undelivered events"
     loop.start()
     try:
-        wait_until(lambda: outbox.depth() == 0, timeout_s=90, what="the rest to be delivered")
+        wait_for(lambda: outbox.depth() == 0, timeout=90, what="the rest to be delivered")
     finally:
         loop.stop()
         outbox.close()

@@ -8,7 +8,8 @@ import logging
 from pathlib import Path
 
 import pytest
-from awsworld import FAST_LOOP, make_event, wait_until
+from awsworld import FAST_LOOP, make_event
+from polling import wait_for
 
 from kvs_pool.errors import PublishError
 from kvs_pool.publish import (JsonlParams, JsonlPublisher, Outbox, OutboxParams,
@@ -40,9 +41,9 @@ def test_full_outbox_refuses_counts_and_logs_then_recovers(tmp_path, outbox_path
     assert warnings and str(outbox_path) in warnings[0]
     loop.start()
     try:
-        wait_until(lambda: outbox.depth() == 0, what="outbox to drain")
+        wait_for(lambda: outbox.depth() == 0, what="outbox to drain")
         outbox.emit(events[5])          # room again: accepted
-        wait_until(lambda: outbox.depth() == 0, what="outbox to drain again")
+        wait_for(lambda: outbox.depth() == 0, what="outbox to drain again")
     finally:
         loop.stop()
         outbox.close()

@@ -83,12 +83,3 @@ def actors() -> Iterator[list[Actor]]:
             for stream in (actor.proc.stdout, actor.proc.stderr):
                 if stream:
                     stream.close()
-
-
-def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until true, failing after ``timeout`` s (no fixed sleeps in tests)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)

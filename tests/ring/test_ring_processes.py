@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from actor_procs import Actor, actors, wait_until
+from actor_procs import Actor, actors
+from polling import wait_for
 from kvs_pool.ring import RingGeometry, RingReader, create_ring, sweep_stale
 
 pytestmark = pytest.mark.timeout(180)
@@ -65,11 +66,11 @@ def test_consumer_killed_mid_read_leaves_producer_and_ring_alone(pool_name):
         consumer = Actor("consumer", pool_name, "cam", "--hold", "0.05", "--timeout", "60")
         started += [producer, consumer]
         assert consumer.line() == "ready"
-        wait_until(lambda: owner.status().write_seq > 20, what="frames flowing")
+        wait_for(lambda: owner.status().write_seq > 20, what="frames flowing")
         consumer.kill(signal.SIGKILL)
         seq_at_kill = owner.status().write_seq
-        wait_until(lambda: owner.status().write_seq > seq_at_kill + 20,
-                   what="producer carrying on after the consumer's death")
+        wait_for(lambda: owner.status().write_seq > seq_at_kill + 20,
+                 what="producer carrying on after the consumer's death")
         assert producer.proc.poll() is None
         assert (SHM / owner.name).exists()
 
@@ -81,7 +82,7 @@ def test_producer_killed_and_restarted_consumers_carry_on(pool_name):
         first = Actor("producer", pool_name, "cam", "--fps", "100")
         started += [consumer, first]
         assert consumer.line() == "ready"
-        wait_until(lambda: owner.status().write_seq >= 50, what="first producer's frames")
+        wait_for(lambda: owner.status().write_seq >= 50, what="first producer's frames")
         first.kill(signal.SIGKILL)
         killed_at = owner.status().write_seq
         second = Actor("producer", pool_name, "cam", "--fps", "100", "--frames", "400")

@@ -14,34 +14,19 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
-import pytest
 import yaml
 
+from polling import wait_for
 from kvs_pool.ring import RingReader, RingStatus
 from kvs_pool.supervisor.statefile import read_state
 
 SHM = Path("/dev/shm")
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str,
-             interval: float = 0.1) -> Any:
-    """Poll until ``predicate()`` is truthy; fail naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def dead_url() -> str:

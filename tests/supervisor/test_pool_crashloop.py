@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from pool_harness import dead_url, wait_for
+from polling import wait_for
+from pool_harness import dead_url
 from prometheus_client.parser import text_string_to_metric_families
 
 

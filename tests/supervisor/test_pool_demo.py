@@ -10,8 +10,7 @@ import socket
 from pathlib import Path
 
 import yaml
-from pool_harness import wait_for
-
+from polling import wait_for
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 
 

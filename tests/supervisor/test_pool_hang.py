@@ -10,9 +10,7 @@ import subprocess
 import sys
 
 import psutil
-from pool_harness import wait_for
-
-
+from polling import wait_for
 def _gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

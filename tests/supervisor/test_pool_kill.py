@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from pool_harness import wait_for
+from polling import wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 CONSUMER = str(Path(__file__).with_name("consumer.py"))

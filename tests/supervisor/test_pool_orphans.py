@@ -6,9 +6,7 @@ from __future__ import annotations
 import os
 import signal
 
-from pool_harness import wait_for
-
-
+from polling import wait_for
 def test_children_exit_when_the_supervisor_is_killed(pool_run, live_camera) -> None:
     pool_run.write_config({"a": live_camera, "b": live_camera})
     pool_run.start()

@@ -11,13 +11,14 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from polling import wait_for
 from kvs_pool.config import parse_config
 from kvs_pool.ring import RingGeometry, RingWriter, create_ring
 from kvs_pool.workers import EXIT_CONFIG, EXIT_OK
@@ -83,16 +84,6 @@ def ring(pool_name: str) -> Iterator[RingWriter]:
     yield writer
     writer.close()
     owner.unlink()
-
-
-def wait_for(check: Callable[[], object], timeout: float) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    return check()
 
 
 def read_events(path: Path) -> list[dict]:
