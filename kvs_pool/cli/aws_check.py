@@ -74,7 +74,7 @@ def _publisher_probes(config: PoolConfig) -> Iterator[Probe]:
                             "create the bucket or fix bucket")
             elif pub.type == "dynamodb":
                 yield Probe(f"dynamodb table {pub.table}", "dynamodb", *where, _table(pub.table),
-                            "create the table (partition key event_id, string) or fix table")
+                            "create the table (keys camera_id, ts_event; docs/aws.md) or fix table")
 
 
 def _kinesis(name: str) -> Callable[[Any], str]:
