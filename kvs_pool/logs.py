@@ -2,16 +2,22 @@
 
 Workers add ``camera_id`` (and ``worker``) to every record through ``bind()``; the JSON format
 emits them as fields, the text format as a ``[camera_id]`` prefix.
+
+Under systemd, when stderr is the journal's own stream (``JOURNAL_STREAM`` names its device and
+inode), each line starts with a syslog priority prefix (``<3>`` error, ``<4>`` warning, ``<6>``
+info, ``<7>`` debug; sd-daemon(3)), so ``journalctl -p err`` finds errors.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 
-__all__ = ["configure", "bind", "JsonFormatter", "TextFormatter"]
+__all__ = ["configure", "bind", "JsonFormatter", "TextFormatter", "JournalPrefix",
+           "stderr_is_journal"]
 
 _CONTEXT_KEYS = ("camera_id", "worker")
 
@@ -50,6 +56,39 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
+class JournalPrefix(logging.Formatter):
+    """Wrap a formatter: prefix each line with its sd-daemon priority (``<3>`` for errors)."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{_priority(record.levelno)}>"
+        return "\n".join(prefix + line for line in self.inner.format(record).split("\n"))
+
+
+def _priority(levelno: int) -> int:
+    """syslog priority of a logging level: 2 crit, 3 err, 4 warning, 6 info, 7 debug."""
+    if levelno >= logging.CRITICAL:
+        return 2
+    if levelno >= logging.ERROR:
+        return 3
+    if levelno >= logging.WARNING:
+        return 4
+    return 6 if levelno >= logging.INFO else 7
+
+
+def stderr_is_journal() -> bool:
+    """True when stderr is the journal stream systemd gave us (``JOURNAL_STREAM=dev:inode``)."""
+    device, _, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    try:
+        st = os.fstat(sys.stderr.fileno())
+        return (st.st_dev, st.st_ino) == (int(device), int(inode))
+    except (ValueError, OSError):
+        return False
+
+
 class _ContextFilter(logging.Filter):
     def __init__(self, fields: dict[str, str]) -> None:
         super().__init__()
@@ -72,7 +111,8 @@ def bind(**fields: str) -> None:
 def configure(level: str = "info", fmt: str = "text") -> None:
     """Send all logs to stderr in the chosen format; safe to call again in a child."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    formatter: logging.Formatter = JsonFormatter() if fmt == "json" else TextFormatter()
+    handler.setFormatter(JournalPrefix(formatter) if stderr_is_journal() else formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

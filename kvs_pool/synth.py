@@ -38,6 +38,7 @@ class VideoSpec:
     bframes: int = 0
     preset: str = "veryfast"
     first_index: int = 0
+    still_after: int | None = None   # the box stops moving at this index (motion, then none)
 
 
 def _background(height: int, width: int) -> np.ndarray:
@@ -50,8 +51,9 @@ def make_frame(spec: VideoSpec, index: int, background: np.ndarray | None = None
     """The BGR frame number ``index`` of ``spec``: background, moving box, index stamp."""
     frame = (background if background is not None else _background(spec.height, spec.width)).copy()
     size = max(spec.height // 6, 8)
-    x = (index * 7) % max(spec.width - size, 1)
-    y = spec.height // 2 - size // 2 + int(spec.height / 5 * np.sin(index / 15))
+    at = index if spec.still_after is None else min(index, spec.still_after)
+    x = (at * 7) % max(spec.width - size, 1)
+    y = spec.height // 2 - size // 2 + int(spec.height / 5 * np.sin(at / 15))
     frame[y:y + size, x:x + size] = (30, 30, 230)
     for bit in range(BITS):
         value = 255 if (index >> (BITS - 1 - bit)) & 1 else 0

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import av
 import cv2
+import numpy as np
 
-from kvs_pool.synth import VideoSpec, encode_file, frame_index
+from kvs_pool.synth import BLOCK, VideoSpec, encode_file, frame_index, frames
 
 
 def test_indices_survive_h264_round_trip(tmp_path: Path) -> None:
@@ -28,3 +29,12 @@ def test_gop_sets_key_frame_interval(tmp_path: Path) -> None:
     with av.open(str(path)) as container:
         keys = [n for n, packet in enumerate(container.demux(video=0)) if packet.is_keyframe]
     assert keys == [0, 10, 20, 30]
+
+
+def test_still_after_stops_the_box_and_nothing_else_changes() -> None:
+    spec = VideoSpec(width=320, height=96, frames=20, still_after=10)
+    images = list(frames(spec))
+    stamp = slice(BLOCK, None)                 # below the index stamp row
+    assert not np.array_equal(images[8][stamp], images[9][stamp])     # moving
+    assert all(np.array_equal(images[10][stamp], images[n][stamp]) for n in range(11, 20))
+    assert [frame_index(image) for image in images] == list(range(20))

@@ -3,6 +3,9 @@
 Prints ``ok: N cameras, M pipelines`` and exits 0, or every problem on its own line
 (``file:key: reason``) on stderr and exits 1. ``--no-files`` skips the existence of local files
 (models, class-name lists, file sources), to check a config away from the host it is meant for.
+``--aws`` then calls the read-only AWS APIs of every configured stream, Kinesis stream, bucket
+and table with the configured credentials (``kvs_pool.cli.aws_check``), one line per resource;
+exit 1 if any is missing or unreachable.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kvs_pool.config import load_config
+from kvs_pool.config import PoolConfig, load_config
 from kvs_pool.errors import ConfigError
 
 
@@ -22,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("config", help="path of the YAML config file")
     parser.add_argument("--no-files", action="store_true",
                         help="do not require local files (models, file sources) to exist")
+    parser.add_argument("--aws", action="store_true",
+                        help="also check that every configured AWS resource exists and is "
+                             "reachable with the configured credentials (read-only calls)")
     parser.set_defaults(handler=_handle)
 
 
@@ -39,4 +45,17 @@ def _handle(args: argparse.Namespace) -> int:
     note = " (local files not checked)" if args.no_files else ""
     print(f"ok: {cameras} camera{'s' * (cameras != 1)}, "
           f"{pipelines} pipeline{'s' * (pipelines != 1)}{note}")
-    return 0
+    return _check_aws(config) if args.aws else 0
+
+
+def _check_aws(config: PoolConfig) -> int:
+    """One line per AWS resource; 1 when any is missing or unreachable."""
+    from kvs_pool.cli.aws_check import probes, run_probe
+    found = probes(config)
+    if not found:
+        print("aws: the config names no AWS resource")
+        return 0
+    results = [run_probe(probe) for probe in found]
+    for _, line in results:
+        print(line)
+    return 0 if all(ok for ok, _ in results) else 1

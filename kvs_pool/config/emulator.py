@@ -25,6 +25,13 @@ class EmulatorStream:
     gop: int = setting(50, check=at_least(1), doc="frames per key frame = per HLS fragment")
     seconds: float = setting(20.0, check=greater_than(0), doc="length of the looping clip")
     file: str | None = setting(None, kind="file", doc="serve this H.264 file instead")
+    still_s: float = setting(0.0, check=at_least(0),
+                             doc="seconds at the end of each loop with no motion (motion starts "
+                                 "and stops, so a motion pipeline sees events start and end)")
+
+    def validate(self) -> Iterator[tuple[str, str]]:
+        if self.still_s >= self.seconds:
+            yield "still_s", f"must be less than seconds ({self.still_s:g} >= {self.seconds:g})"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kvs_pool.config.camera import valid_name
+from kvs_pool.config.extras import missing_extra
 from kvs_pool.config.publish import PublisherConfig
 from kvs_pool.config.schema import at_least, between, greater_than, not_empty, setting
 
@@ -71,11 +72,20 @@ class YoloDetectorConfig:
     cache_dir: str | None = setting(None, kind="path", doc="where converted Darknet models go")
 
     def validate(self) -> Iterator[tuple[str, str]]:
+        yield from self._installed()
         for index, item in enumerate(self.classes):
             if isinstance(item, int) and item < 0:
                 yield f"classes[{index}]", f"class ids are >= 0 (got {item})"
             if isinstance(item, str) and not item.strip():
                 yield f"classes[{index}]", "empty class name"
+
+    def _installed(self) -> Iterator[tuple[str, str]]:
+        """onnxruntime always; onnx too when the model is converted from Darknet."""
+        reason = missing_extra("onnxruntime", "detect", "the yolo detector")
+        if reason is None and (self.model in BUILTIN_MODELS or self.model.endswith(".cfg")):
+            reason = missing_extra("onnx", "detect", f"converting the Darknet model {self.model}")
+        if reason:
+            yield "type", reason
 
 
 DetectorConfig = MotionDetectorConfig | YoloDetectorConfig

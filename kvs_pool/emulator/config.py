@@ -30,13 +30,21 @@ class StreamSpec:
     seconds: float = 10.0
     file: Path | None = None
     preset: str = "ultrafast"
+    still_s: float = 0.0          # the last seconds of each loop show no motion
+
 
     def video_spec(self, width: int | None = None, height: int | None = None) -> VideoSpec:
         """What ``kvs_pool.synth`` encodes for this stream (optionally at another size)."""
         fps = max(1, round(self.fps))
         gops = max(1, math.ceil(self.seconds * fps / self.gop))
         return VideoSpec(width=width or self.width, height=height or self.height, fps=fps,
-                         gop=self.gop, frames=gops * self.gop, preset=self.preset)
+                         gop=self.gop, frames=gops * self.gop, preset=self.preset,
+                         still_after=self._still_after(gops * self.gop, fps))
+
+    def _still_after(self, frames: int, fps: int) -> int | None:
+        """Index from which the synthetic box rests (None: it moves all the time)."""
+        still = round(self.still_s * fps)
+        return max(frames - still, 0) if still > 0 else None
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,7 @@ def from_pool_config(section: Any, moto: bool = False) -> EmulatorConfig:
     """
     streams = tuple(
         StreamSpec(name=s.name, width=s.width, height=s.height, fps=float(s.fps), gop=s.gop,
-                   seconds=float(s.seconds), file=Path(s.file) if s.file else None)
+                   seconds=float(s.seconds), file=Path(s.file) if s.file else None,
+                   still_s=float(s.still_s))
         for s in section.streams)
     return EmulatorConfig(streams=streams, host=section.host, port=section.port, moto=moto)

@@ -25,6 +25,7 @@ import psutil
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from kvs_pool.metrics.build_info import build_info
 from kvs_pool.metrics.health import camera_problem
 from kvs_pool.metrics.view import PoolView, WorkerView
 from kvs_pool.metrics.worker_stats import stats_families
@@ -74,6 +75,7 @@ class PoolCollector(Collector):
         yield from self._worker_metrics(workers)
         yield from self._process_metrics(workers)
         yield from stats_families(self.view.stats_dir)
+        yield build_info()
 
     def _camera_metrics(self, workers: list[WorkerView]) -> Iterator[Metric]:
         families = [(_family(n, k, d, ["camera_id"]), attr) for n, k, d, attr in CAMERA_METRICS]

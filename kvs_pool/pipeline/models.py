@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kvs_pool.errors import DetectorError
-from kvs_pool.pipeline.darknet import convert_darknet
 
 __all__ = ["COCO_NAMES", "BUILTIN_MODELS", "BUILTIN_SCHEME", "DarknetFiles", "builtin_darknet",
            "default_cache_dir", "model_id", "resolve_model", "read_names"]
@@ -97,6 +96,7 @@ def _darknet_onnx(files: DarknetFiles, cache_dir: Path, size: tuple[int, int] | 
         return out
     names = read_names(files.names) if files.names else []
     log.info("converting Darknet model %s to %s (first use)", files.cfg.name, out)
+    from kvs_pool.pipeline.darknet import convert_darknet   # needs onnx ([detect] extra)
     return convert_darknet(files.cfg, files.weights, out, names, size)
 
 

@@ -17,11 +17,15 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
-import onnxruntime as ort
 
 from kvs_pool.errors import DetectorError
 from kvs_pool.pipeline.detection import Detection, detections_from_arrays
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 from kvs_pool.pipeline.layouts import LAYOUTS, decode, detect_layout, nms
 from kvs_pool.pipeline.letterbox import Letterboxer
 from kvs_pool.pipeline.models import COCO_NAMES, model_id, read_names, resolve_model
@@ -67,12 +71,24 @@ def names_from_metadata(meta: dict[str, str]) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
+def _onnxruntime() -> Any:
+    """onnxruntime, imported when a detector is built (the [detect] extra; the pool's other
+    processes never load it)."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise DetectorError("the yolo detector needs onnxruntime, which is not installed: "
+                            "pip install 'kvs-pool[detect]'") from exc
+    return onnxruntime
+
+
 def _providers() -> list[str]:
-    available = ort.get_available_providers()
+    available = _onnxruntime().get_available_providers()
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
 
 
 def _session(path: Path, threads: int) -> ort.InferenceSession:
+    ort = _onnxruntime()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = max(1, threads)
     opts.inter_op_num_threads = 1

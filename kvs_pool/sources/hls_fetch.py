@@ -6,6 +6,12 @@ owns the retry schedule. An error answer becomes ``HLSResponseError`` with the H
 the AWS code from the ``x-amzn-ErrorType`` header or the JSON body's ``__type``; a failure
 without an answer (refused, reset, timed out) becomes ``HLSResponseError`` with status None.
 Messages never contain the session token.
+
+Proxies: ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` (any case) are honoured exactly as botocore
+honours them for the control plane (``botocore.utils.get_environ_proxies`` decides, per URL,
+whether and through which proxy; credentials in the proxy URL become ``Proxy-Authorization``),
+so a site behind an egress proxy gets its fragments the same way it gets its API calls. One
+pool per proxy (normally one or none).
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import logging
 from dataclasses import dataclass
 
 import urllib3
-from botocore.httpsession import get_cert_path
+from botocore.httpsession import ProxyConfiguration, get_cert_path
+from botocore.utils import get_environ_proxies
 
 from kvs_pool.sources.hls_playlist import redact
 from kvs_pool.sources.kvs_errors import HLSResponseError, from_http
@@ -39,17 +46,28 @@ class Fetcher:
 
     def __init__(self, options: FetchOptions | None = None) -> None:
         self.options = options or FetchOptions()
-        self._pool = urllib3.PoolManager(
-            num_pools=4, maxsize=2, retries=False, ca_certs=get_cert_path(True),
-            timeout=urllib3.Timeout(connect=self.options.connect_timeout_s,
-                                    read=self.options.read_timeout_s))
+        self._pools: dict[str | None, urllib3.PoolManager] = {}
         self.requests = 0
+
+    def _pool(self, url: str) -> urllib3.PoolManager:
+        """The connection pool for ``url``: direct, or through the proxy the environment names."""
+        proxies = ProxyConfiguration(get_environ_proxies(url))
+        proxy = proxies.proxy_url_for(url)
+        pool = self._pools.get(proxy)
+        if pool is None:
+            kwargs = dict(num_pools=4, maxsize=2, retries=False, ca_certs=get_cert_path(True),
+                          timeout=urllib3.Timeout(connect=self.options.connect_timeout_s,
+                                                  read=self.options.read_timeout_s))
+            pool = (urllib3.ProxyManager(proxy, proxy_headers=proxies.proxy_headers_for(proxy),
+                                         **kwargs) if proxy else urllib3.PoolManager(**kwargs))
+            self._pools[proxy] = pool
+        return pool
 
     def get(self, url: str, what: str) -> bytes:
         """The body of ``url``; ``what`` names the request in error messages."""
         self.requests += 1
         try:
-            answer = self._pool.request("GET", url, redirect=False, preload_content=False)
+            answer = self._pool(url).request("GET", url, redirect=False, preload_content=False)
         except urllib3.exceptions.HTTPError as err:
             raise HLSResponseError(f"{what} at {redact(url)}: {type(err).__name__}: {_reason(err)}",
                                    status=None, code=type(err).__name__) from err
@@ -72,7 +90,9 @@ class Fetcher:
         return bytes(data)
 
     def close(self) -> None:
-        self._pool.clear()
+        for pool in self._pools.values():
+            pool.clear()
+        self._pools.clear()
 
 
 def _reason(err: Exception) -> str:

@@ -230,3 +230,10 @@ def test_emulator_streams_must_exist_for_cameras_pointing_at_it() -> None:
         "emulator.streams: an enabled emulator needs at least one stream"]
     config = load({"emulator": {"enabled": True, "streams": [{"name": "s1"}]}})
     assert config.emulator.endpoint_url == "http://127.0.0.1:4567"
+
+
+def test_emulator_still_share_must_be_shorter_than_the_clip() -> None:
+    emulator = {"enabled": True, "port": 4567,
+                "streams": [{"name": "s1", "seconds": 10, "still_s": 10}]}
+    assert reasons({"emulator": emulator}) == [
+        "emulator.streams[0].still_s: must be less than seconds (10 >= 10)"]

@@ -3,6 +3,7 @@ verify` (Debian package `systemd`) on a copy whose ExecStart points at the insta
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,9 @@ def test_unit_has_the_settings_the_supervisor_relies_on() -> None:
     for key, value in expected.items():
         assert unit[f"Service.{key}"] == [value], key
     assert "Service.TimeoutStopSec" in unit
+    # One decoder killed for memory must not stop the unit (the default OOMPolicy=stop would).
+    assert unit["Service.OOMPolicy"] == ["continue"]
+    assert unit["Service.EnvironmentFile"] == ["-/etc/kvs-pool/env"]
     assert unit["Service.ExecStart"][0].startswith(f"{INSTALLED} run ")
     # Hardening must leave the host's /dev/shm shared with consumers outside the unit.
     for key in ("Service.TemporaryFileSystem", "Service.InaccessiblePaths", "Service.RemoveIPC"):
@@ -79,3 +83,27 @@ def test_verify_would_catch_a_broken_unit(tmp_path: Path) -> None:
     """The check above can fail: a typo in a directive is reported."""
     result = verify(UNIT.read_text().replace("Type=notify", "Type=notifyy"), tmp_path)
     assert "notifyy" in result.stdout + result.stderr
+
+
+def exposure(text: str, directory: Path) -> float:
+    """``systemd-analyze security --offline`` overall exposure of ``text`` (0 best, 10 worst)."""
+    rendered = directory / UNIT.name
+    rendered.write_text(text)
+    result = subprocess.run(["systemd-analyze", "security", "--offline=true", str(rendered)],
+                            capture_output=True, text=True, timeout=120)
+    match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    return float(match.group(1))
+
+
+@needs_systemd_analyze
+def test_security_exposure_is_at_most_2_5(tmp_path: Path) -> None:
+    assert exposure(UNIT.read_text(), tmp_path) <= 2.5
+
+
+@needs_systemd_analyze
+def test_exposure_check_would_catch_a_loosened_unit(tmp_path: Path) -> None:
+    loosened = "\n".join(line for line in UNIT.read_text().splitlines()
+                         if not line.startswith(("SystemCallFilter", "ProtectProc",
+                                                 "CapabilityBoundingSet", "PrivateDevices")))
+    assert exposure(loosened, tmp_path) > 2.5

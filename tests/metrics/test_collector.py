@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import kvs_pool
 from kvs_pool.metrics import MetricsServer, WorkerView
 from kvs_pool.ring import ConnectionState, RingGeometry, RingStatus, RingWriter, create_ring
 
@@ -102,6 +103,7 @@ def test_metrics_text_parses_and_reads_the_rings(pool: FakePool, tmp_path) -> No
         assert samples[("kvs_pool_worker_stat", (("stat", "detector_ms"),
                                                  ("worker", "inference-people")))] == 9
         assert ("kvs_pool_process_resident_memory_bytes", (("worker", "supervisor"),)) in samples
+        assert samples[("kvs_pool_build_info", (("version", kvs_pool.__version__),))] == 1
     finally:
         server.stop()
 

@@ -10,7 +10,9 @@ import socket
 from pathlib import Path
 
 import yaml
+from monitoring import exported_names, promtool, used_metric_names
 from polling import wait_for
+
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 
 
@@ -50,4 +52,15 @@ def test_demo_config_runs_end_to_end(pool_run) -> None:
     wait_for(lambda: "kvs_pool_inference_seconds_count{" in pool_run.scrape()[1], 120,
              "the inference worker's latency histogram in /metrics", interval=1.0)
     wait_for(lambda: pool_run.scrape("/healthz")[0] == 200, 60, "a healthy pool", interval=0.5)
+    _check_scrape(pool_run.scrape()[1])
     pool_run.assert_clean_exit(signal.SIGINT)
+
+
+def _check_scrape(text: str) -> None:
+    """The demo's /metrics passes ``promtool check metrics``, and every metric the shipped
+    dashboard and alerts query exists in it."""
+    missing = used_metric_names() - exported_names(text)
+    assert not missing, f"deploy/ queries metrics the pool does not export: {sorted(missing)}"
+    result = promtool("check", "metrics", stdin=text)
+    if result is not None:
+        assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
