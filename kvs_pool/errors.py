@@ -14,7 +14,9 @@ __all__ = [
     "RingLayoutError",
     "RingSpaceError",
     "FrameSourceError",
+    "SourcePermanentError",
     "KVSConnectionError",
+    "KVSPermanentError",
     "HLSStreamError",
     "DetectorError",
     "PublishError",
@@ -53,6 +55,13 @@ class FrameSourceError(KvsPoolError):
     """A video source cannot be opened or read."""
 
 
+class SourcePermanentError(FrameSourceError):
+    """Retrying soon cannot help: the source's settings are wrong (no such stream, access
+    denied, an invalid argument). A decoder exits with ``EXIT_CONFIG`` (restart after the
+    maximum backoff); every other ``FrameSourceError`` that ends a source, such as giving up
+    after ``max_consecutive_errors`` transient errors, is ``EXIT_GAVE_UP`` (normal backoff)."""
+
+
 class KVSConnectionError(FrameSourceError):
     """The Kinesis Video Streams control plane refused or failed a call (AWS code in message)."""
 
@@ -60,6 +69,13 @@ class KVSConnectionError(FrameSourceError):
         self.code = code
         self.retryable = retryable
         super().__init__(message)
+
+
+class KVSPermanentError(KVSConnectionError, SourcePermanentError):
+    """A KVS answer that retrying cannot fix (``retryable`` is False)."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message, code=code, retryable=False)
 
 
 class HLSStreamError(FrameSourceError):

@@ -35,13 +35,14 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from kvs_pool.pipeline.confirm import Transition
 
-__all__ = ["SCHEMA_VERSION", "EVENT_FIELDS", "EventContext", "EventSink", "make_event",
+__all__ = ["SCHEMA_VERSION", "EVENT_FIELDS", "EventContext", "EventSink", "Emission", "make_event",
            "validate_event", "JsonlSink", "LogSink", "MultiSink"]
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,22 @@ EVENT_FIELDS: dict[str, tuple[type, ...]] = {
 }
 
 
-class EventSink(Protocol):
-    """Where confirmed events go (an outbox, a file, the log). A ``crop`` (JPEG of the box
-    alone) is passed as a keyword only when one was made, for sinks that keep it (the outbox)."""
+# One event as handed to a sink: (event, snapshot JPEG or None, crop JPEG of the box or None).
+Emission = tuple[dict[str, Any], bytes | None, bytes | None]
 
-    def emit(self, event: dict[str, Any], snapshot: bytes | None) -> None: ...
+
+class EventSink(Protocol):
+    """Where confirmed events go (an outbox, a file, the log).
+
+    ``emit_all`` takes the events of one frame together: a sink that can refuse (the outbox,
+    when full) stores all of them or raises ``PublishError`` having stored none, so the
+    pipeline can leave its confirmation state as it was and try again on a later frame.
+    """
+
+    def emit(self, event: dict[str, Any], snapshot: bytes | None,
+             crop: bytes | None = None) -> None: ...
+
+    def emit_all(self, items: Sequence[Emission]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -116,7 +128,10 @@ class JsonlSink:
         self._file = self.path.open("a", encoding="utf-8")
 
     def emit(self, event: dict[str, Any], snapshot: bytes | None, crop: bytes | None = None) -> None:
-        self._file.write(json.dumps(event, sort_keys=True) + "\n")
+        self.emit_all([(event, snapshot, crop)])
+
+    def emit_all(self, items: Sequence[Emission]) -> None:
+        self._file.write("".join(json.dumps(event, sort_keys=True) + "\n" for event, _, _ in items))
         self._file.flush()
         if self.fsync:
             os.fsync(self._file.fileno())
@@ -131,16 +146,21 @@ class LogSink:
     def emit(self, event: dict[str, Any], snapshot: bytes | None, crop: bytes | None = None) -> None:
         log.info("event %s", json.dumps(event, sort_keys=True))
 
+    def emit_all(self, items: Sequence[Emission]) -> None:
+        for event, snapshot, crop in items:
+            self.emit(event, snapshot, crop)
+
 
 class MultiSink:
-    """Hands each event to several sinks in turn."""
+    """Hands each event to several sinks in turn (put a sink that can refuse first: a refusal
+    stops the others from seeing the events)."""
 
     def __init__(self, sinks: list[EventSink]) -> None:
         self.sinks = list(sinks)
 
     def emit(self, event: dict[str, Any], snapshot: bytes | None, crop: bytes | None = None) -> None:
+        self.emit_all([(event, snapshot, crop)])
+
+    def emit_all(self, items: Sequence[Emission]) -> None:
         for sink in self.sinks:
-            if crop is None:
-                sink.emit(event, snapshot)
-            else:
-                sink.emit(event, snapshot, crop=crop)
+            sink.emit_all(items)

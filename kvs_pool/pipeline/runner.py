@@ -14,6 +14,11 @@ stands), so presences end on time in a scene that went still.
 presences across a worker restart (the worker stores them; this package does no file I/O);
 ``confirm_revision()`` changes whenever a presence opens or closes, so the worker saves only then.
 
+Events of one frame go to the sink together (``EventSink.emit_all``) *before* confirmation
+keeps its new state: when the sink refuses them (a full outbox, ``PublishError``), the camera's
+confirmation state is put back as it was before the frame, so no presence is open whose start
+was never stored; the frame counts as ``refused`` and a later frame tries again.
+
 Frames arrive as zero-copy views of a ring slot that the decoder may overwrite. ``process``
 takes an ``intact`` callback (``Frame.is_intact``), asked after detection: a frame overwritten
 while it was being read gives results that are dropped (counted as ``frames_torn``), never
@@ -22,6 +27,7 @@ confirmed.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable
@@ -32,7 +38,8 @@ import numpy as np
 
 from kvs_pool.pipeline.confirm import ConfirmParams, Confirmer, Transition
 from kvs_pool.pipeline.detection import Detection, Detector
-from kvs_pool.pipeline.events import EventContext, EventSink, make_event
+from kvs_pool.errors import PublishError
+from kvs_pool.pipeline.events import Emission, EventContext, EventSink, make_event
 from kvs_pool.pipeline.motion import GateParams, MotionGate
 from kvs_pool.pipeline.roi import RoiFilter, Zone
 from kvs_pool.pipeline.stats import PipelineStats
@@ -98,9 +105,9 @@ class Pipeline:
             decision = cam.gate.check(frame, frame_ts)
             if not decision.run:
                 counters.frames_skipped_motion += 1
-                events = [self._emit(cam, tr, frame, frame_ts)
-                          for tr in cam.confirmer.hold(frame_ts)]
-                return FrameResult(False, decision.reason, events=events)
+                events = self._advance(cam, lambda c: c.hold(frame_ts), frame, frame_ts)
+                return FrameResult(False, decision.reason if events is not None else "refused",
+                                   events=events or [])
             reason = decision.reason
         else:
             reason = "ungated"
@@ -114,16 +121,43 @@ class Pipeline:
         counters.frames_processed += 1
         kept = cam.roi.apply(found, frame.shape[1], frame.shape[0])
         counters.detections += len(kept)
-        events = [self._emit(cam, tr, frame, frame_ts)
-                  for tr in cam.confirmer.update(kept, frame_ts)]
+        events = self._advance(cam, lambda c: c.update(kept, frame_ts), frame, frame_ts)
         counters.presences_silenced = cam.confirmer.suppressed
+        if events is None:
+            return FrameResult(True, "refused", kept, [], elapsed)
         return FrameResult(True, reason, kept, events, elapsed)
 
-    def _emit(self, cam: _Camera, tr: Transition, frame: np.ndarray, frame_ts: float) -> dict[str, Any]:
+    def _advance(self, cam: _Camera, step: Callable[[Confirmer], list[Transition]],
+                 frame: np.ndarray, frame_ts: float) -> list[dict[str, Any]] | None:
+        """Run one confirmation ``step`` and hand its events to the sink; when the sink refuses
+        them, put the confirmation state back and return None."""
+        before = copy.deepcopy(cam.confirmer)
+        transitions = step(cam.confirmer)
+        if not transitions:
+            return []
+        emissions = [self._emission(cam, tr, frame, frame_ts) for tr in transitions]
+        try:
+            self.sink.emit_all(emissions)
+        except PublishError as exc:
+            cam.confirmer = before
+            log.debug("%d event(s) of %s not stored, confirmation kept as before the frame: "
+                        "%s", len(emissions), cam.ctx.camera_id, exc,
+                        extra={"camera_id": cam.ctx.camera_id})
+            return None
+        for tr in transitions:
+            self._count(cam, tr)
+        return [event for event, _, _ in emissions]
+
+    def _emission(self, cam: _Camera, tr: Transition, frame: np.ndarray,
+                  frame_ts: float) -> Emission:
+        """The event of ``tr`` with its images (a start's snapshot and crop, when rendered)."""
         event = make_event(cam.ctx, tr, frame_ts, (frame.shape[1], frame.shape[0]))
         snapshot = crop = None
         if self.render is not None and tr.kind == "start":
             snapshot, crop = self.render(frame, event)
+        return event, snapshot, crop
+
+    def _count(self, cam: _Camera, tr: Transition) -> None:
         counters = self.stats.camera(cam.ctx.camera_id)
         if tr.kind == "start":
             counters.events_start += 1
@@ -131,11 +165,6 @@ class Pipeline:
             counters.events_end += 1
         log.info("%s %s on %s (score %.2f, roi %s)", tr.kind, tr.label, cam.ctx.camera_id,
                  tr.detection.score, tr.roi, extra={"camera_id": cam.ctx.camera_id})
-        if crop is None:
-            self.sink.emit(event, snapshot)
-        else:
-            self.sink.emit(event, snapshot, crop=crop)       # the outbox keeps both
-        return event
 
     def confirm_revision(self) -> int:
         """Changes whenever a presence of any camera opens or closes."""

@@ -163,30 +163,43 @@ class Outbox:
     def emit(self, event: Mapping[str, Any], snapshot: bytes | None = None,
              crop: bytes | None = None) -> None:
         """Store ``event`` durably (returns once committed); ``PublishError`` if full or invalid."""
+        self.emit_all([(event, snapshot, crop)])
+
+    def emit_all(self, items: Sequence[tuple[Mapping[str, Any], bytes | None, bytes | None]]
+                 ) -> None:
+        """Store every ``(event, snapshot, crop)`` in one transaction: all of them or, with
+        ``PublishError`` (full, invalid, disk error), none."""
+        rows = [self._row(event, snapshot, crop) for event, snapshot, crop in items]
+        size = sum(row[3][2] for row in rows)
+        with self._lock:
+            self._check_room(size, len(rows))
+            try:
+                inserted = self._insert(rows)
+            except sqlite3.Error as exc:   # disk full, read-only, corrupt file
+                raise PublishError(f"outbox {self.path}: cannot store event {rows[0][0]}: "
+                                   f"{exc}") from exc
+            self._depth += len(inserted)
+            self._bytes += sum(blob_size for blob_size in inserted)
+        if inserted:
+            self.stats.add("queued", len(inserted))
+        self.wakeup.set()
+
+    def _row(self, event: Mapping[str, Any], snapshot: bytes | None, crop: bytes | None
+             ) -> tuple[str, str, str, tuple[bytes | None, bytes | None, int]]:
+        """(event id, camera, JSON body, (snapshot, crop, size)) of one event to store."""
         event_id, camera_id = _identity(event, self.path)
         try:
             body = json.dumps(event, separators=(",", ":"), sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise PublishError(f"outbox {self.path}: event {event_id} is not JSON: {exc}") from None
         size = len(body) + len(snapshot or b"") + len(crop or b"")
-        with self._lock:
-            self._check_room(size)
-            try:
-                inserted = self._insert(event_id, camera_id, body, (snapshot, crop, size))
-            except sqlite3.Error as exc:   # disk full, read-only, corrupt file
-                raise PublishError(f"outbox {self.path}: cannot store event {event_id}: "
-                                   f"{exc}") from exc
-            if inserted:
-                self._depth += 1
-                self._bytes += size
-        if inserted:
-            self.stats.add("queued")
-        self.wakeup.set()
+        return event_id, camera_id, body, (snapshot, crop, size)
 
-    def _check_room(self, size: int) -> None:
-        if self._depth < self.params.max_events and self._bytes + size <= self.params.max_bytes:
+    def _check_room(self, size: int, count: int = 1) -> None:
+        if (self._depth + count <= self.params.max_events
+                and self._bytes + size <= self.params.max_bytes):
             return
-        self.stats.add("refused")
+        self.stats.add("refused", count)
         now = time.monotonic()
         if now - self._last_refusal_log >= _REFUSAL_LOG_EVERY_S:
             self._last_refusal_log = now
@@ -196,24 +209,28 @@ class Outbox:
                         self.stats.get("refused"))
         raise PublishError(f"outbox {self.path} is full ({self._depth} events): event refused")
 
-    def _insert(self, event_id: str, camera_id: str, body: str,
-                blobs: tuple[bytes | None, bytes | None, int]) -> bool:
-        snapshot, crop, size = blobs
+    def _insert(self, rows: Sequence[tuple[str, str, str, tuple[bytes | None, bytes | None, int]]]
+                ) -> list[int]:
+        """Insert ``rows`` in one transaction; the sizes of those that were new (an id already
+        stored is ignored: re-emitting an event is harmless)."""
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
+        inserted: list[int] = []
         try:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO events (event_id, camera_id, body, snapshot, crop, size,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (event_id, camera_id, body, snapshot, crop, size, time.time()))
-            if cur.rowcount:
-                db.executemany("INSERT INTO pending (publisher, seq, stage) VALUES (?, ?, ?)",
-                               [(n, cur.lastrowid, s) for n, s in self.targets.items()])
+            for event_id, camera_id, body, (snapshot, crop, size) in rows:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO events (event_id, camera_id, body, snapshot, crop, size,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (event_id, camera_id, body, snapshot, crop, size, time.time()))
+                if cur.rowcount:
+                    db.executemany("INSERT INTO pending (publisher, seq, stage) VALUES (?, ?, ?)",
+                                   [(n, cur.lastrowid, s) for n, s in self.targets.items()])
+                    inserted.append(size)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return bool(cur.rowcount)
+        return inserted
 
     # -- the queue -----------------------------------------------------------------------------
 

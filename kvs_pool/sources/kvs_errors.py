@@ -3,8 +3,8 @@ source does about each one.
 
 | where            | answer                                           | error                 | action   |
 |------------------|--------------------------------------------------|-----------------------|----------|
-| control plane    | NotAuthorized, InvalidArgument, NoDataRetention, | KVSConnectionError    | FATAL    |
-|                  | UnsupportedStreamMediaType, (In)validCodec...,   | retryable=False       |          |
+| control plane    | NotAuthorized, InvalidArgument, NoDataRetention, | KVSPermanentError     | FATAL    |
+|                  | UnsupportedStreamMediaType, (In)validCodec...,   | (retryable=False)     |          |
 |                  | ResourceNotFound from GetDataEndpoint (no stream)|                       |          |
 | control plane    | ResourceNotFound from GetHLSStreamingSessionURL  | KVSConnectionError    | IDLE     |
 |                  | (LIVE: no fragment in the last 30 s)             |                       |          |
@@ -15,8 +15,10 @@ source does about each one.
 | decoder          | a fragment that does not decode                  | HLSStreamError        | SKIP     |
 | source           | no new fragment for the stall timeout            | HLSStreamError        | BACKOFF  |
 
-FATAL raises to the caller at once (state 4; the supervisor restarts the worker with its own
-backoff, so a bad stream name is never retried hot). IDLE waits at least the source's idle delay
+FATAL raises to the caller at once (state 4; the decoder exits 3 and the supervisor restarts
+it after its maximum backoff, so a bad stream name is never retried hot). Giving up after
+``max_consecutive_errors`` transient errors raises a retryable ``KVSConnectionError`` (exit 4,
+normal backoff): an outage is not a configuration problem. IDLE waits at least the source's idle delay
 and does not count towards the maximum of consecutive errors (an idle producer is not a fault of
 this camera). Every message carries the AWS error code.
 """
@@ -27,7 +29,7 @@ from enum import Enum
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from kvs_pool.errors import FrameSourceError, HLSStreamError, KVSConnectionError
+from kvs_pool.errors import FrameSourceError, HLSStreamError, KVSConnectionError, KVSPermanentError
 
 __all__ = ["Action", "HLSResponseError", "FragmentDecodeError", "FATAL_CODES", "THROTTLE_CODES", "from_client_error",
            "from_botocore_error", "from_http", "action_for"]
@@ -76,10 +78,10 @@ def from_client_error(err: ClientError, api: str, stream: str) -> KVSConnectionE
     retryable = code not in FATAL_CODES
     if code == "ResourceNotFoundException" and api == "GetDataEndpoint":
         retryable = False
-    hint = _hint(code, api)
-    return KVSConnectionError(
-        f"{api} for stream {stream!r} failed: {code} (HTTP {status}): {message}{hint}",
-        code=code, retryable=retryable)
+    text = f"{api} for stream {stream!r} failed: {code} (HTTP {status}): {message}{_hint(code, api)}"
+    if not retryable:
+        return KVSPermanentError(text, code=code)
+    return KVSConnectionError(text, code=code)
 
 
 def _hint(code: str, api: str) -> str:

@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 
 from kvs_pool.backoff import Backoff, BackoffPolicy
-from kvs_pool.errors import FrameSourceError, HLSStreamError, KVSConnectionError
+from kvs_pool.errors import FrameSourceError, HLSStreamError, KVSConnectionError, KVSPermanentError
 from kvs_pool.sources.base import BufferFactory, SourceControl, SourceState, SourceStats
 from kvs_pool.sources.hls_decode import DecodedFrame, FragmentDecoder
 from kvs_pool.sources.hls_fetch import Fetcher, FetchOptions
@@ -405,13 +405,13 @@ class KVSHLSFrameSource:
         self.stats.state = SourceState.ERROR
         self.stats.last_error = str(err)
         code = getattr(err, "code", None)
-        if giving_up:
+        if giving_up:   # transient errors, too many in a row: retryable (normal backoff)
             message = (f"{self.camera_id}: giving up after {self.stats.consecutive_errors} "
                        f"consecutive errors; last: {err}")
-            raise KVSConnectionError(message, code=code, retryable=False) from err
-        if isinstance(err, KVSConnectionError):
+            raise KVSConnectionError(message, code=code) from err
+        if isinstance(err, KVSPermanentError):
             raise err
-        raise KVSConnectionError(f"{self.camera_id}: {err}", code=code, retryable=False) from err
+        raise KVSPermanentError(f"{self.camera_id}: {err}", code=code) from err
 
     def _count_refresh(self) -> None:
         self.stats.url_refreshes += 1

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from kvs_pool.config import AwsConfig, CameraConfig
-from kvs_pool.errors import ConfigError, FrameSourceError, RingError
+from kvs_pool.errors import ConfigError, FrameSourceError, RingError, SourcePermanentError
 from kvs_pool.ring import ConnectionState, RingWriter
 from kvs_pool.workers import EXIT_CONFIG, EXIT_GAVE_UP, EXIT_OK, EXIT_ORPHANED
 
@@ -180,11 +180,12 @@ def run_decoder(args: DecoderArgs, stop: threading.Event) -> int:
     except (ConfigError, ValueError, TypeError) as exc:
         log.error("unusable source settings: %s", exc)
         return EXIT_CONFIG
-    except FrameSourceError as exc:
+    except SourcePermanentError as exc:   # e.g. KVS NotAuthorized: restart after max_s
         pump.failed = True
-        if getattr(exc, "retryable", True) is False:  # e.g. KVS NotAuthorized: wait max_s
-            log.error("source failed permanently: %s", exc)
-            return EXIT_CONFIG
+        log.error("source failed permanently: %s", exc)
+        return EXIT_CONFIG
+    except FrameSourceError as exc:       # e.g. too many transient errors: normal backoff
+        pump.failed = True
         log.error("source gave up: %s", exc)
         return EXIT_GAVE_UP
     except RingError as exc:  # the pool closed the ring: it is stopping

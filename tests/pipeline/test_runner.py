@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kvs_pool.pipeline import CameraSetup, ConfirmParams, Detection, GateParams, Pipeline, Zone
-from kvs_pool.pipeline.events import validate_event
+from kvs_pool.pipeline.events import EventSink, validate_event
+from kvs_pool.publish.base import Outcome
+from kvs_pool.publish.outbox import Outbox, OutboxParams
 
 H, W = 240, 320
 
@@ -16,8 +20,12 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple[dict[str, Any], bytes | None]] = []
 
-    def emit(self, event: dict[str, Any], snapshot: bytes | None) -> None:
+    def emit(self, event: dict[str, Any], snapshot: bytes | None, crop: bytes | None = None) -> None:
         self.events.append((event, snapshot))
+
+    def emit_all(self, items: list[tuple[dict[str, Any], bytes | None, bytes | None]]) -> None:
+        for event, snapshot, crop in items:
+            self.emit(event, snapshot, crop)
 
 
 class BrightBoxDetector:
@@ -99,7 +107,7 @@ def test_torn_frames_are_dropped_before_confirmation() -> None:
 def test_a_renderer_can_add_a_crop() -> None:
     received: list[tuple[bytes | None, bytes | None]] = []
 
-    class CropSink:
+    class CropSink(Recorder):
         def emit(self, event: dict[str, Any], snapshot: bytes | None, crop: bytes | None = None) -> None:
             received.append((snapshot, crop))
 
@@ -109,3 +117,50 @@ def test_a_renderer_can_add_a_crop() -> None:
     pipe.process("cam", scene(10), 1.0)
     pipe.process("cam", scene(None), 2.0)
     assert received == [(b"snap", b"crop:box"), (None, None)]
+
+
+def test_event_sink_protocol_takes_the_crop_its_callers_pass() -> None:
+    assert "crop" in inspect.signature(EventSink.emit).parameters
+    assert "emit_all" in dir(EventSink)
+
+
+def _outbox(tmp_path: Path, max_events: int) -> Outbox:
+    return Outbox(OutboxParams(tmp_path / "outbox.sqlite3", max_events=max_events), {"never": 0})
+
+
+def _stored(box: Outbox) -> list[tuple[str, str]]:
+    return [(item.event["type"], item.event["presence_id"])
+            for item in box.next_batch("never", 100)]
+
+
+def test_a_full_outbox_refuses_a_start_without_opening_its_presence(tmp_path: Path) -> None:
+    """Was: PublishError out of process() after confirmation had opened the presence; the
+    worker crashed, saved the presence, and its restart emitted an end with no stored start."""
+    box = _outbox(tmp_path, max_events=1)
+    box.emit({"event_id": "filler", "camera_id": "other", "type": "start"})
+    pipe = Pipeline("test", BrightBoxDetector(), box,
+                    [CameraSetup("cam", None, (), ConfirmParams(hits=1, window=1, end_after_s=0))])
+    result = pipe.process("cam", scene(10), 1.0)              # no exception
+    assert result.reason == "refused" and result.events == []
+    assert pipe.confirm_snapshot()["cameras"]["cam"]["open"] == []
+    assert pipe.stats.camera("cam").events_start == 0
+    box.close()
+
+
+def test_every_stored_end_has_its_start_when_the_outbox_fills_and_drains(tmp_path: Path) -> None:
+    box = _outbox(tmp_path, max_events=2)
+    pipe = Pipeline("test", BrightBoxDetector(), box,
+                    [CameraSetup("cam", None, (), ConfirmParams(hits=1, window=1, end_after_s=0))])
+    pipe.process("cam", scene(10), 1.0)                       # start stored (1 of 2)
+    box.emit({"event_id": "filler", "camera_id": "other", "type": "start"})   # now full
+    assert pipe.process("cam", scene(None), 2.0).reason == "refused"          # end refused
+    assert pipe.process("cam", scene(None), 3.0).reason == "refused"          # still open
+    filler = [i for i in box.next_batch("never", 10) if i.event["event_id"] == "filler"]
+    box.record("never", [Outcome(filler[0].seq, True)])      # room for one again
+    ends = pipe.process("cam", scene(None), 4.0).events
+    assert [e["type"] for e in ends] == ["end"]
+    stored = _stored(box)
+    starts = {pid for kind, pid in stored if kind == "start"}
+    assert [kind for kind, _ in stored] == ["start", "end"]
+    assert all(pid in starts for kind, pid in stored if kind == "end")
+    box.close()

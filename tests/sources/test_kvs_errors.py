@@ -11,7 +11,7 @@ from kvs_world import SEED, FastControl, aws_env, emu, make_source, read_until  
 
 from kvs_pool.backoff import Backoff, BackoffPolicy
 from kvs_pool.emulator import EmulatorServer
-from kvs_pool.errors import HLSStreamError, KVSConnectionError
+from kvs_pool.errors import HLSStreamError, KVSConnectionError, SourcePermanentError
 from kvs_pool.sources.base import SourceState
 from kvs_pool.sources.kvs_errors import Action, FragmentDecodeError, action_for
 from kvs_pool.sources.kvs_session import KVSSession, SessionOptions
@@ -142,6 +142,8 @@ def test_backoff_schedule_to_the_cap_then_state_error(emu: EmulatorServer) -> No
     assert set(control.states) == {SourceState.RECONNECTING}
     assert source.stats.state == SourceState.ERROR and source.stats.reconnects == 6
     assert "giving up after 7" in str(caught.value) and caught.value.code == "InternalFailure"
+    # a transient outage, however long, is not permanent: the decoder backs off normally
+    assert caught.value.retryable and not isinstance(caught.value, SourcePermanentError)
 
 
 def test_refused_connection_is_a_retryable_connection_error(aws_env: None) -> None:
