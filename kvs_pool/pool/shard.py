@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from kvs_pool.errors import ConfigError
 
-__all__ = ["Shard", "parse_shard", "rank", "assign", "shard_loads", "SLACK"]
+__all__ = ["Shard", "parse_shard", "rank", "score", "assign", "shard_loads", "SLACK"]
 
 SLACK = 0.1              # a shard may carry up to 10 % more than the mean load
 _ORDINAL = re.compile(r"-(\d+)$")
@@ -74,14 +74,15 @@ def _ordinal(hostname: str, where: str) -> int:
     return int(found.group(1))
 
 
-def _score(camera_id: str, shard: int) -> int:
+def score(camera_id: str, shard: int | str) -> int:
+    """The camera's stable random weight for a shard (or an instance id, in leases mode)."""
     digest = hashlib.blake2b(f"{camera_id}\0{shard}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
 
 
 def rank(camera_id: str, count: int) -> list[int]:
     """Shards in this camera's order of preference (plain rendezvous hashing: the first)."""
-    return sorted(range(count), key=lambda shard: _score(camera_id, shard), reverse=True)
+    return sorted(range(count), key=lambda shard: score(camera_id, shard), reverse=True)
 
 
 def assign(camera_ids: Sequence[str], count: int, weights: Mapping[str, float] | None = None,
@@ -94,7 +95,7 @@ def assign(camera_ids: Sequence[str], count: int, weights: Mapping[str, float] |
     capacity = math.ceil(total * (1 + slack) / count)
     loads = [0.0] * count
     table: dict[str, int] = {}
-    for camera in sorted(camera_ids, key=lambda c: (_score(c, -1), c)):
+    for camera in sorted(camera_ids, key=lambda c: (score(c, -1), c)):
         weight = weights.get(camera, 1.0)
         order = rank(camera, count)
         shard = next((s for s in order if loads[s] + weight <= capacity),

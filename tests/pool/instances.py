@@ -108,3 +108,23 @@ def state(state_dir: Path) -> dict[str, Any] | None:
         return json.loads((state_dir / "supervisor.json").read_text())
     except (OSError, ValueError):
         return None
+
+
+def readers(pool: str, fresh_s: float = 3.0) -> dict[str, set[str]]:
+    """camera id -> instances whose ring of it got a frame in the last ``fresh_s`` seconds
+    (a killed instance's rings stay in /dev/shm until its restart sweeps them)."""
+    from kvs_pool.errors import RingError
+    from kvs_pool.ring import RingReader
+    out: dict[str, set[str]] = {}
+    for instance, cameras in rings(pool).items():
+        for camera in cameras:
+            try:
+                reader = RingReader.attach(instance, camera)
+            except RingError:
+                continue                      # unlinked meanwhile
+            try:
+                if reader.status().last_frame_age < fresh_s:
+                    out.setdefault(camera, set()).add(instance)
+            finally:
+                reader.close()
+    return out
