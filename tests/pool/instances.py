@@ -17,10 +17,12 @@ from typing import Any
 import yaml
 
 from kvs_pool.emulator import EmulatorServer, StreamSpec
+from kvs_pool.pool.observe import instance_rings as rings, readers
 from kvs_pool.emulator.config import EmulatorConfig
 
 W, H, FPS, GOP = 160, 96, 10, 10
-SHM = Path("/dev/shm")
+__all__ = ["emulator", "write_config", "rings", "readers", "Instances", "state", "ENV"]
+
 ENV = {"AWS_ACCESS_KEY_ID": "emulator", "AWS_SECRET_ACCESS_KEY": "emulator",
        "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -42,15 +44,6 @@ def write_config(path: Path, pool: str, endpoint: str, count: int,
                        for i in range(count)], **sections}
     path.write_text(yaml.safe_dump(doc))
     return path
-
-
-def rings(pool: str) -> dict[str, set[str]]:
-    """Instance pool name -> camera ids, from the segments ``kvspool.<pool>-<tag>.<camera>``."""
-    found: dict[str, set[str]] = {}
-    for seg in SHM.glob(f"kvspool.{pool}-*"):
-        _, instance, camera = seg.name.split(".", 2)
-        found.setdefault(instance, set()).add(camera)
-    return found
 
 
 class Instances:
@@ -109,22 +102,3 @@ def state(state_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
 
-
-def readers(pool: str, fresh_s: float = 3.0) -> dict[str, set[str]]:
-    """camera id -> instances whose ring of it got a frame in the last ``fresh_s`` seconds
-    (a killed instance's rings stay in /dev/shm until its restart sweeps them)."""
-    from kvs_pool.errors import RingError
-    from kvs_pool.ring import RingReader
-    out: dict[str, set[str]] = {}
-    for instance, cameras in rings(pool).items():
-        for camera in cameras:
-            try:
-                reader = RingReader.attach(instance, camera)
-            except RingError:
-                continue                      # unlinked meanwhile
-            try:
-                if reader.status().last_frame_age < fresh_s:
-                    out.setdefault(camera, set()).add(instance)
-            finally:
-                reader.close()
-    return out

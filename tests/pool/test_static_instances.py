@@ -13,17 +13,14 @@ from pathlib import Path
 from instances import ENV, Instances, emulator, rings, state, write_config
 from polling import wait_for
 
-from kvs_pool.ring import RingReader
+from kvs_pool.pool.observe import ring_status
 
 CAMERAS = 9
 
 
 def _flowing(instance_pool: str, camera: str) -> bool:
-    reader = RingReader.attach(instance_pool, camera)
-    try:
-        return reader.status().write_seq > 0
-    finally:
-        reader.close()
+    status = ring_status(instance_pool, camera)
+    return status is not None and status.write_seq > 0
 
 
 def _plan(config: Path) -> dict[str, int]:
