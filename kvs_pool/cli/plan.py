@@ -1,4 +1,5 @@
-"""`kvs-pool plan CONFIG --shards N`: which shard runs each camera, and each shard's load.
+"""`kvs-pool plan CONFIG --shards N`: which shard runs each camera, each shard's load and the
+/dev/shm its rings take.
 
 The same computation as ``kvs-pool run --shard I/N`` (``kvs_pool.pool.shard.assign``), so the
 plan printed is the one the instances will follow. ``--json`` prints one JSON document.
@@ -28,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _handle(args: argparse.Namespace) -> int:
     from kvs_pool.pool.shard import assign, shard_loads
+    from kvs_pool.pool.sizing import shm_bytes
     if args.shards <= 0:
         raise ConfigError([f"--shards: the shard count must be at least 1 (got {args.shards})"])
     config = load_config(args.config, check_files=False)
@@ -35,7 +37,8 @@ def _handle(args: argparse.Namespace) -> int:
     table = assign(config.camera_ids, args.shards, weights)
     loads = shard_loads(table, args.shards, weights)
     shards = [{"shard": index, "load": loads[index],
-               "cameras": [c for c in config.camera_ids if table[c] == index]}
+               "cameras": [c for c in config.camera_ids if table[c] == index],
+               "shm_bytes": shm_bytes(c for c in config.cameras if table[c.id] == index)}
               for index in range(args.shards)]
     mean = sum(loads) / args.shards
     summary = {"pool": config.pool.name, "shards": shards, "cameras": len(table),
@@ -52,5 +55,6 @@ def _print_text(summary: dict) -> None:
     print(f"pool {summary['pool']}: {summary['cameras']} cameras over "
           f"{len(summary['shards'])} shards, max/mean load {summary['load_max_over_mean']:.3f}")
     for shard in summary["shards"]:
-        print(f"shard {shard['shard']}: load {shard['load']:g}, {len(shard['cameras'])} cameras: "
+        print(f"shard {shard['shard']}: load {shard['load']:g}, /dev/shm "
+              f"{shard['shm_bytes'] / 2**20:.0f} MiB, {len(shard['cameras'])} cameras: "
               f"{', '.join(shard['cameras']) or '-'}")

@@ -7,9 +7,9 @@ first 8 bytes of BLAKE2b over ``"<camera id>\\0<shard>"``: stable across process
 Python versions, unlike the salted built-in ``hash()``.
 
 Plain rendezvous hashing leaves the busiest shard about 1 + 1.5/sqrt(cameras per shard) times
-the mean (1.15 at 100 cameras per shard). ``assign`` therefore bounds each shard's load to
-``ceil(total x (1 + slack) / N)`` (consistent hashing with bounded loads, Mirrokni et al.
-2018): cameras are placed in a fixed order (their own hash), each on its highest-ranked shard
+the mean (1.15 at 100 cameras per shard), and with few cameras some shard often gets none.
+``assign`` therefore bounds each shard's load to ``ceil(mean) + floor(slack x mean)``
+(consistent hashing with bounded loads, Mirrokni et al. 2018): cameras are placed in a fixed order (their own hash), each on its highest-ranked shard
 that still has room. Every instance computes the same table from the same camera list.
 """
 
@@ -92,7 +92,8 @@ def assign(camera_ids: Sequence[str], count: int, weights: Mapping[str, float] |
     if slack is None:
         return {camera: rank(camera, count)[0] for camera in camera_ids}
     total = sum(weights.get(camera, 1.0) for camera in camera_ids)
-    capacity = math.ceil(total * (1 + slack) / count)
+    mean = total / count
+    capacity = math.ceil(mean) + math.floor(mean * slack)  # few cameras: no slack at all
     loads = [0.0] * count
     table: dict[str, int] = {}
     for camera in sorted(camera_ids, key=lambda c: (score(c, -1), c)):
