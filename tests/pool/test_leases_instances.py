@@ -20,7 +20,7 @@ from kvs_pool.pool.leases import IAM_ACTIONS, create_table
 CAMERAS, LEASE_S = 9, 5.0
 
 
-def _leases_config(tmp: Path, pool: str, endpoint: str, table: str = "leases") -> Path:
+def _leases_config(tmp: Path, pool: str, endpoint: str, table: str) -> Path:
     assignment = {"mode": "leases", "table": table, "lease_s": LEASE_S}
     return write_config(tmp / "pool.yaml", pool, endpoint, CAMERAS,
                         extra_pool={"assignment": assignment})
@@ -42,8 +42,9 @@ def test_failover_and_rebalance(tmp_path: Path, sharded_pool: str,
     with emulator(CAMERAS, moto=True) as emu:
         for key, value in ENV.items():
             monkeypatch.setenv(key, value)  # type: ignore[attr-defined]
-        create_table("leases", "us-east-1", emu.base_url)
-        config = _leases_config(tmp_path, sharded_pool, emu.base_url)
+        table = f"leases-{sharded_pool}"  # moto's state outlives the emulator: a fresh table
+        create_table(table, "us-east-1", emu.base_url)
+        config = _leases_config(tmp_path, sharded_pool, emu.base_url, table)
         with Instances(config, tmp_path) as pool:
             for i in range(3):
                 pool.start(f"i{i}", "--instance", f"i{i}")
@@ -66,7 +67,7 @@ def test_failover_and_rebalance(tmp_path: Path, sharded_pool: str,
             for i in range(3):
                 assert pool.stop(f"i{i}") == 0, pool.log(f"i{i}")
         items = boto3.client("dynamodb", endpoint_url=emu.base_url,
-                             region_name="us-east-1").scan(TableName="leases")["Items"]
+                             region_name="us-east-1").scan(TableName=table)["Items"]
     leases = [item for item in items if item["kind"]["S"] == "lease"]
     assert len(leases) == CAMERAS and all(item["owner"]["S"] == "" for item in leases)
     assert not [item for item in items if item["kind"]["S"] == "instance"]
