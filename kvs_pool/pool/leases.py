@@ -63,7 +63,8 @@ class LeaseTable:
     def __init__(self, table: str, pool: str, region: str | None,
                  endpoint_url: str | None = None) -> None:
         self.table, self.pool = table, pool
-        self.where = f"{table} ({region or 'default region'}{', ' + endpoint_url if endpoint_url else ''})"
+        at = f", {endpoint_url}" if endpoint_url else ""
+        self.where = f"{table} ({region or 'default region'}{at})"
         self.client = _client(region, endpoint_url)
 
     def problem(self, exc: Exception) -> LeaseTableError:
@@ -104,7 +105,8 @@ class LeaseTable:
     def _items(self) -> Iterator[dict[str, Any]]:
         pages = self.client.get_paginator("scan").paginate(
             TableName=self.table, ConsistentRead=True, FilterExpression="#p = :p",
-            ExpressionAttributeNames={"#p": "pool"}, ExpressionAttributeValues={":p": {"S": self.pool}})
+            ExpressionAttributeNames={"#p": "pool"},
+            ExpressionAttributeValues={":p": {"S": self.pool}})
         for page in pages:
             yield from page.get("Items", [])
 
@@ -113,7 +115,8 @@ class LeaseTable:
         self.client.update_item(
             TableName=self.table, Key={"pk": {"S": f"instance#{self.pool}#{instance}"}},
             UpdateExpression="SET #k = :k, #p = :p, #i = :i ADD #c :one",
-            ExpressionAttributeNames={"#k": "kind", "#p": "pool", "#i": "instance", "#c": "counter"},
+            ExpressionAttributeNames={"#k": "kind", "#p": "pool", "#i": "instance",
+                                      "#c": "counter"},
             ExpressionAttributeValues={":k": {"S": "instance"}, ":p": {"S": self.pool},
                                        ":i": {"S": instance}, ":one": {"N": "1"}})
 

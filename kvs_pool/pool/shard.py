@@ -9,8 +9,9 @@ Python versions, unlike the salted built-in ``hash()``.
 Plain rendezvous hashing leaves the busiest shard about 1 + 1.5/sqrt(cameras per shard) times
 the mean (1.15 at 100 cameras per shard), and with few cameras some shard often gets none.
 ``assign`` therefore bounds each shard's load to ``ceil(mean) + floor(slack x mean)``
-(consistent hashing with bounded loads, Mirrokni et al. 2018): cameras are placed in a fixed order (their own hash), each on its highest-ranked shard
-that still has room. Every instance computes the same table from the same camera list.
+(consistent hashing with bounded loads, Mirrokni et al. 2018): cameras are placed in a fixed
+order (their own hash), each on its highest-ranked shard that still has room. Every instance
+computes the same table from the same camera list.
 """
 
 from __future__ import annotations

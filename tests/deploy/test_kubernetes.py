@@ -83,7 +83,8 @@ def _probes_and_scrape(workload: dict[str, Any], config: PoolConfig) -> None:
     assert notes["prometheus.io/scrape"] == "true" and notes["prometheus.io/port"] == str(port)
     account = next(a for a in kind("ServiceAccount")
                    if a["metadata"]["name"] == spec["serviceAccountName"])
-    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+    role = account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    assert role.startswith("arn:aws:iam::")
 
 
 def test_statefulset_runs_one_shard_per_pod_with_shm_for_its_rings() -> None:

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from kvs_pool.errors import ConfigError
-from kvs_pool.pool.shard import SLACK, Shard, assign, parse_shard, rank, shard_loads
+from kvs_pool.pool.shard import SLACK, Shard, assign, parse_shard, shard_loads
 
 CAMERAS = [f"cam-{i:04d}" for i in range(400)]
 

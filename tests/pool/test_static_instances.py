@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -23,9 +24,10 @@ def _flowing(instance_pool: str, camera: str) -> bool:
     return status is not None and status.write_seq > 0
 
 
-def _plan(config: Path) -> dict[str, int]:
-    out = subprocess.run([sys.executable, "-m", "kvs_pool", "plan", str(config), "--shards", "3",
-                          "--json"], capture_output=True, text=True, timeout=60, check=True)
+def _plan(config: Path, shards: int = 3) -> dict[str, int]:
+    out = subprocess.run([sys.executable, "-m", "kvs_pool", "plan", str(config), "--shards",
+                          str(shards), "--json"], capture_output=True, text=True, timeout=60,
+                         check=True)
     return {camera: shard["shard"] for shard in json.loads(out.stdout)["shards"]
             for camera in shard["cameras"]}
 
@@ -74,3 +76,23 @@ def test_bad_shards_fail_with_one_clear_line(tmp_path: Path, sharded_pool: str) 
     assert result.returncode == 1 and "--shards: the shard count must be at least 1" in \
         result.stderr
     assert not rings(sharded_pool)
+
+
+def test_reload_recomputes_the_shard(tmp_path: Path, sharded_pool: str) -> None:
+    """SIGHUP with more cameras: the shard runs exactly its part of the new list."""
+    with emulator(8) as emu:
+        config = write_config(tmp_path / "pool.yaml", sharded_pool, emu.base_url, 4)
+        with Instances(config, tmp_path) as pool:
+            pool.start("s0", "--shard", "0/2")
+            mine = f"{sharded_pool}-s0"
+            wait_for(lambda: rings(sharded_pool).get(mine) == _shard0(config), 120,
+                     "shard 0 of four cameras")
+            write_config(config, sharded_pool, emu.base_url, 8)
+            pool.procs["s0"].send_signal(signal.SIGHUP)
+            wait_for(lambda: rings(sharded_pool).get(mine) == _shard0(config), 120,
+                     "shard 0 of eight cameras after SIGHUP")
+            assert pool.stop("s0") == 0, pool.log("s0")
+
+
+def _shard0(config: Path) -> set[str]:
+    return {camera for camera, shard in _plan(config, 2).items() if shard == 0}
