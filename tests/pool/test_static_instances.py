@@ -53,6 +53,14 @@ def test_each_camera_is_read_by_exactly_one_shard(tmp_path: Path, sharded_pool: 
             with urllib.request.urlopen(doc["metrics_url"] + "/metrics", timeout=10) as page:
                 text = page.read().decode()
             assert 'shard="1"' in text and "kvs_hls_frames_total{" in text
+            status = subprocess.run([sys.executable, "-m", "kvs_pool", "status", str(config),
+                                     "--shard", "1/3", "--json"], capture_output=True,
+                                    text=True, timeout=60)
+            assert status.returncode == 0, status.stderr
+            shown = json.loads(status.stdout)
+            assert shown["pool"] == f"{sharded_pool}-s1" and shown["workers"]
+            assert {row["camera_id"] for row in shown["cameras"]} == \
+                {c for c, i in plan.items() if i == 1}
             for index in range(3):
                 assert pool.stop(f"s{index}") == 0, pool.log(f"s{index}")
     assert not rings(sharded_pool)
