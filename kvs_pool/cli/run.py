@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 
-from kvs_pool.config import ConfigError, PoolConfig, load_config
+from kvs_pool.config import ConfigError, load_config
 
 __all__ = ["register"]
 
@@ -32,23 +31,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_handle)
 
 
-def _with_metrics_port(config: PoolConfig, port: int | None) -> PoolConfig:
-    if port is None and os.environ.get(METRICS_PORT_ENV):
-        text = os.environ[METRICS_PORT_ENV]
-        if not text.isdigit() or int(text) > 65535:
-            raise ConfigError([f"{METRICS_PORT_ENV}: {text!r} is not a port number (0-65535)"])
-        port = int(text)
-    if port is None:
-        return config
-    metrics = dataclasses.replace(config.pool.metrics, port=port)
-    return dataclasses.replace(config, pool=dataclasses.replace(config.pool, metrics=metrics))
+def _metrics_port(port: int | None) -> int | None:
+    """``--metrics-port``, else ``$KVS_POOL_METRICS_PORT``, else None (the config's)."""
+    if port is not None or not os.environ.get(METRICS_PORT_ENV):
+        return port
+    text = os.environ[METRICS_PORT_ENV]
+    if not text.isdigit() or int(text) > 65535:
+        raise ConfigError([f"{METRICS_PORT_ENV}: {text!r} is not a port number (0-65535)"])
+    return int(text)
 
 
 def _handle(args: argparse.Namespace) -> int:
     from kvs_pool.pool import assignment_from
+    from kvs_pool.pool.overrides import PortOverride
     from kvs_pool.supervisor import Arbiter, RunOptions  # keep `kvs-pool --help` light
-    config = _with_metrics_port(load_config(args.config), args.metrics_port)
+    config = load_config(args.config)
+    port = _metrics_port(args.metrics_port)
     assignment = assignment_from(config, args.shard, args.instance)
+    if port is not None:  # re-applied on each reload, like the assignment
+        assignment = PortOverride(assignment, port)
     options = RunOptions(config_path=args.config, log_level=args.log_level,
                          log_format=args.log_format, kill_grace_s=args.kill_grace,
                          assignment=assignment)
