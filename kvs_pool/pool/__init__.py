@@ -3,8 +3,10 @@
 ``shard`` (rendezvous hashing, ``I/N`` parsing), ``static`` (static mode's assignment),
 ``leases`` (the DynamoDB lease table), ``balance`` (pure lease decisions), ``leasing`` (leases
 mode's assignment), ``compose`` (a config reduced to one instance's cameras and names),
-``choose`` (the assignment for ``kvs-pool run``). The supervisor only sees the small
-``Assignment`` hook (``select``/``poll``/``close``).
+``overrides`` (command-line values re-applied on reload), ``choose`` (the assignment for
+``kvs-pool run``), ``sizing`` (/dev/shm per instance), ``observe`` (who reads which camera on
+this host). The supervisor only sees the small ``Assignment`` hook (``select``/``poll``/
+``close``, ``kvs_pool.supervisor.arbiter``). Guide: docs/scale-out.md.
 """
 
 from kvs_pool.pool.choose import assignment_from
