@@ -8,11 +8,15 @@ contradiction and an error, as is ``mode: static`` without a shard.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from kvs_pool.config import PoolConfig
 from kvs_pool.errors import ConfigError
 from kvs_pool.pool.shard import parse_shard
 from kvs_pool.pool.static import StaticAssignment
+
+if TYPE_CHECKING:
+    from kvs_pool.supervisor.arbiter import Assignment
 
 __all__ = ["assignment_from", "SHARD_ENV", "INSTANCE_ENV"]
 
@@ -29,7 +33,7 @@ def _shard_text(config: PoolConfig, cli: str | None) -> tuple[str | None, str]:
 
 
 def assignment_from(config: PoolConfig, shard: str | None = None,
-                    instance: str | None = None):  # -> Assignment | None
+                    instance: str | None = None) -> Assignment | None:
     """The assignment hook for ``kvs-pool run`` (None: this instance runs every camera)."""
     text, where = _shard_text(config, shard)
     mode = config.pool.assignment.mode

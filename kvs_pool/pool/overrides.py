@@ -9,8 +9,12 @@ and restarts nothing.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from kvs_pool.config import PoolConfig
+
+if TYPE_CHECKING:
+    from kvs_pool.supervisor.arbiter import Assignment
 
 __all__ = ["PortOverride", "with_metrics_port"]
 
@@ -24,7 +28,7 @@ def with_metrics_port(config: PoolConfig, port: int) -> PoolConfig:
 class PortOverride:
     """An assignment hook that sets the metrics port, then defers to ``inner`` (if any)."""
 
-    def __init__(self, inner, port: int) -> None:  # inner: Assignment | None
+    def __init__(self, inner: Assignment | None, port: int) -> None:
         self.inner, self.port = inner, port
         self.labels: tuple[tuple[str, str], ...] = inner.labels if inner else ()
 

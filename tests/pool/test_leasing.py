@@ -113,3 +113,14 @@ def test_missing_table_names_table_and_actions(endpoint: str) -> None:
         LeaseTable("nope", "site", "us-east-1", endpoint).check()
     message = str(err.value)
     assert "lease table nope" in message and "dynamodb:UpdateItem" in message
+
+
+def test_denied_access_names_table_and_actions() -> None:
+    from botocore.exceptions import ClientError
+    table = LeaseTable("t1", "site", "eu-west-1", "http://127.0.0.1:9")
+    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}},
+                         "DescribeTable")
+    message = str(table.problem(denied))
+    assert message.startswith("lease table t1 (eu-west-1, http://127.0.0.1:9) is not accessible")
+    assert all(action in message for action in
+               ("dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:UpdateItem"))
