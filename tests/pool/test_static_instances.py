@@ -37,10 +37,9 @@ def test_each_camera_is_read_by_exactly_one_shard(tmp_path: Path, sharded_pool: 
         config = write_config(tmp_path / "pool.yaml", sharded_pool, emu.base_url, CAMERAS)
         plan = _plan(config)
         with Instances(config, tmp_path) as pool:
-            for index in range(3):
-                env = {"KVS_POOL_SHARD": f"{index}/3"} if index == 2 else None
-                args = () if index == 2 else ("--shard", f"{index}/3")
-                pool.start(f"s{index}", *args, env=env)
+            pool.start("s0", "--shard", "0/3")
+            pool.start("s1", "--shard", "auto/3", env={"HOSTNAME": "kvs-pool-1"})  # StatefulSet
+            pool.start("s2", env={"KVS_POOL_SHARD": "2/3"})
             wait_for(lambda: sum(map(len, rings(sharded_pool).values())) >= CAMERAS, 120,
                      "rings of all nine cameras")
             found = rings(sharded_pool)
