@@ -18,7 +18,7 @@ from kvs_pool.logs import configure
 
 __all__ = ["main", "build_parser"]
 
-_SUBCOMMANDS = ("run", "check", "status", "emulate", "model", "read")
+_SUBCOMMANDS = ("run", "check", "status", "emulate", "model", "read", "plan")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 
-from kvs_pool.config import load_config
+from kvs_pool.config import ConfigError, load_config
 
 __all__ = ["register"]
+
+METRICS_PORT_ENV = "KVS_POOL_METRICS_PORT"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,12 +19,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("config", metavar="CONFIG", help="the pool's YAML config file")
     parser.add_argument("--kill-grace", type=float, default=5.0, metavar="S",
                         help="seconds a hung or retiring worker gets after SIGTERM (default 5)")
+    parser.add_argument("--shard", default=None, metavar="I/N",
+                        help="run only shard I of N (rendezvous hashing of camera ids); "
+                             "auto/N takes I from the host name's -<ordinal> (StatefulSet); "
+                             "default: $KVS_POOL_SHARD or pool.assignment.shard")
+    parser.add_argument("--instance", default=None, metavar="ID",
+                        help="leases mode: this instance's id (default: $KVS_POOL_INSTANCE, "
+                             "pool.assignment.instance, then the host name)")
+    parser.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                        help="override pool.metrics.port (default: $KVS_POOL_METRICS_PORT)")
     parser.set_defaults(handler=_handle)
 
 
+def _metrics_port(port: int | None) -> int | None:
+    """``--metrics-port``, else ``$KVS_POOL_METRICS_PORT``, else None (the config's)."""
+    if port is not None or not os.environ.get(METRICS_PORT_ENV):
+        return port
+    text = os.environ[METRICS_PORT_ENV]
+    if not text.isdigit() or int(text) > 65535:
+        raise ConfigError([f"{METRICS_PORT_ENV}: {text!r} is not a port number (0-65535)"])
+    return int(text)
+
+
 def _handle(args: argparse.Namespace) -> int:
+    from kvs_pool.pool import assignment_from
+    from kvs_pool.pool.overrides import PortOverride
     from kvs_pool.supervisor import Arbiter, RunOptions  # keep `kvs-pool --help` light
     config = load_config(args.config)
+    port = _metrics_port(args.metrics_port)
+    assignment = assignment_from(config, args.shard, args.instance)
+    if port is not None:  # re-applied on each reload, like the assignment
+        assignment = PortOverride(assignment, port)
     options = RunOptions(config_path=args.config, log_level=args.log_level,
-                         log_format=args.log_format, kill_grace_s=args.kill_grace)
+                         log_format=args.log_format, kill_grace_s=args.kill_grace,
+                         assignment=assignment)
     return Arbiter(config, options).run()

@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--state-dir", metavar="DIR",
                         help="the pool's state_dir (default: from CONFIG, else ./var/<pool>)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--shard", metavar="I/N", help="with CONFIG: the instance running shard "
+                        "I of N (docs/scale-out.md)")
+    parser.add_argument("--instance", metavar="ID", help="with CONFIG: the leases-mode instance ID")
     parser.set_defaults(handler=_handle)
 
 
@@ -40,13 +43,29 @@ def _target(args: argparse.Namespace) -> tuple[str, str, list[str]]:
     if args.config:
         from kvs_pool.config import load_config
         config = load_config(args.config, check_files=False)
+        if args.shard or args.instance:
+            return _instance_target(config, args)
         return (config.pool.name, args.state_dir or str(config.pool.state_dir),
                 list(config.camera_ids))
     if not args.pool:
         raise KvsPoolError("give the pool's CONFIG file or --pool NAME")
-    prefix = f"{NAME_PREFIX}.{args.pool}."
-    cameras = sorted(e[len(prefix):] for e in os.listdir(SHM_DIR) if e.startswith(prefix))
-    return args.pool, args.state_dir or os.path.join("var", args.pool), cameras
+    return args.pool, args.state_dir or os.path.join("var", args.pool), _cameras_in_shm(args.pool)
+
+
+def _cameras_in_shm(pool: str) -> list[str]:
+    prefix = f"{NAME_PREFIX}.{pool}."
+    return sorted(e[len(prefix):] for e in os.listdir(SHM_DIR) if e.startswith(prefix))
+
+
+def _instance_target(config: Any, args: argparse.Namespace) -> tuple[str, str, list[str]]:
+    """One instance of a sharded pool: ``<pool>-<tag>``, ``<state_dir>/<tag>``."""
+    from kvs_pool.pool import StaticAssignment, parse_shard
+    from kvs_pool.pool.compose import instance_name
+    if args.shard:
+        part = StaticAssignment(parse_shard(args.shard)).select(config)
+        return part.pool.name, str(part.pool.state_dir), list(part.camera_ids)
+    pool = instance_name(config.pool.name, args.instance)
+    return pool, os.path.join(str(config.pool.state_dir), args.instance), _cameras_in_shm(pool)
 
 
 def _ring(pool: str, camera_id: str) -> RingStatus | None:

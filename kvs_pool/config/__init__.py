@@ -5,6 +5,7 @@ Sections live in their own modules (``pool``, ``camera``, ``emulator``, ``pipeli
 numbers. See ``docs/config.md`` for the file format.
 """
 
+from kvs_pool.config.assignment import AssignmentConfig
 from kvs_pool.config.camera import (
     BackoffConfig, CameraConfig, CameraDefaults, KvsSource, SourceConfig, StallConfig,
 )
@@ -30,4 +31,5 @@ __all__ = [
     "YoloDetectorConfig", "RoiZone", "ConfirmConfig",
     "PublisherConfig", "KinesisPublisherConfig", "S3PublisherConfig", "DynamoDBPublisherConfig",
     "JsonlPublisherConfig", "LogPublisherConfig", "OutboxConfig",
+    "AssignmentConfig",
 ]

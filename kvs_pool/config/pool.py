@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from kvs_pool.config.assignment import AssignmentConfig
 from kvs_pool.config.camera import (
     NAME_PATTERN, CameraConfig, CameraDefaults, valid_endpoint, valid_name, valid_region,
 )
@@ -38,6 +39,7 @@ class PoolSection:
     metrics: MetricsConfig = setting(factory=MetricsConfig)
     state_dir: str | None = setting(None, kind="path", doc="default ./var/<pool name>")
     shutdown_timeout_s: float = setting(10.0, check=greater_than(0))
+    assignment: AssignmentConfig = setting(factory=AssignmentConfig)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,13 +8,16 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.registry import Collector
 
 from kvs_pool.errors import KvsPoolError
 from kvs_pool.metrics.collector import PoolCollector
 from kvs_pool.metrics.health import unhealthy_cameras
+from kvs_pool.metrics.labels import LabelledCollector
 from kvs_pool.metrics.view import PoolView
 
 __all__ = ["MetricsServer"]
@@ -58,9 +61,11 @@ class _Server(ThreadingHTTPServer):
 class MetricsServer:
     """``/metrics`` and ``/healthz`` for one pool, on ``host:port`` (port 0: any free)."""
 
-    def __init__(self, view: PoolView, host: str = "127.0.0.1", port: int = 9108) -> None:
+    def __init__(self, view: PoolView, host: str = "127.0.0.1", port: int = 9108,
+                 labels: Mapping[str, str] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(PoolCollector(view))
+        collector: Collector = PoolCollector(view)
+        self.registry.register(LabelledCollector(collector, labels) if labels else collector)
         try:
             self._httpd = _Server((host, port), _Handler)
         except OSError as exc:

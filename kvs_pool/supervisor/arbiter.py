@@ -15,6 +15,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from kvs_pool.config import PoolConfig, load_config
 from kvs_pool.errors import KvsPoolError
@@ -30,12 +31,27 @@ from kvs_pool.supervisor.slot import WorkerSlot
 from kvs_pool.supervisor.specs import WorkerSpec, specs_from_config
 from kvs_pool.supervisor.statefile import write_state
 
-__all__ = ["Arbiter", "RunOptions"]
+__all__ = ["Arbiter", "RunOptions", "Assignment"]
 
 log = logging.getLogger(__name__)
 
 _CRASH_LOOP = 3          # consecutive failures from which a worker is reported crash-looping
 _STATE_EVERY_S = 1.0
+
+
+class Assignment(Protocol):
+    """Which cameras of the config this instance runs (sharding, leases: ``kvs_pool.pool``)."""
+
+    labels: tuple[tuple[str, str], ...]   # extra labels on every metric (e.g. shard)
+
+    def select(self, config: PoolConfig) -> PoolConfig:
+        """The part of ``config`` this instance runs now."""
+
+    def poll(self) -> bool:
+        """Called every tick; True when ``select`` would now answer differently."""
+
+    def close(self) -> None:
+        """Called once the workers stopped (release what the instance holds)."""
 
 
 @dataclass(frozen=True)
@@ -47,14 +63,17 @@ class RunOptions:
     log_format: str = "text"
     tick_s: float = 0.25                # longest sleep of the main loop
     kill_grace_s: float = 5.0           # SIGTERM -> SIGKILL for a hung or retiring worker
+    assignment: Assignment | None = None  # None: run every camera of the config
 
 
 class Arbiter:
     """Runs one pool: its rings, its workers, its metrics endpoint."""
 
     def __init__(self, config: PoolConfig, options: RunOptions | None = None) -> None:
-        self.config = config
         self.options = options or RunOptions()
+        self.source_config = config         # the whole config; self.config: this instance's part
+        config = self._select(config)
+        self.config = config
         self.pool = config.pool.name
         self.state_dir = str(config.pool.state_dir)
         self.stats_dir: str | None = os.path.join(self.state_dir, "stats")
@@ -111,7 +130,8 @@ class Arbiter:
     def start_metrics(self) -> None:
         settings = self.config.pool.metrics
         if settings.enabled:
-            self.metrics = MetricsServer(self, settings.host, settings.port)
+            labels = dict(self.options.assignment.labels) if self.options.assignment else None
+            self.metrics = MetricsServer(self, settings.host, settings.port, labels)
             self.metrics.start()
 
     def tick(self) -> None:
@@ -122,6 +142,7 @@ class Arbiter:
         if self._stopping:
             return
         self.reap_workers()
+        self.reassign()
         self.murder_workers()
         self.check_stalls()
         self.restart_due()
@@ -280,6 +301,17 @@ class Arbiter:
             if slot.handle is None and slot.restart_at is not None and now >= slot.restart_at:
                 self.spawn_worker(slot)
 
+    def _select(self, config: PoolConfig) -> PoolConfig:
+        assignment = self.options.assignment
+        return assignment.select(config) if assignment else config
+
+    def reassign(self) -> None:
+        """Follow the assignment hook: start cameras gained, stop cameras lost."""
+        if self.options.assignment is not None and self.options.assignment.poll():
+            self.config = self._select(self.source_config)
+            self.apply(specs_from_config(self.config))
+            self.restart_due()
+
     # -- reload, publish, stop -------------------------------------------------------------------
     def reload(self) -> None:
         """SIGHUP: re-read the config; restart only what changed, add and remove workers."""
@@ -289,16 +321,17 @@ class Arbiter:
             return
         try:
             config = load_config(path)
+            selected = self._select(config)
         except KvsPoolError as exc:
             log.error("reload refused, keeping the running config: %s", exc)
             return
-        if config.pool.name != self.pool:
+        if selected.pool.name != self.pool:
             log.error("reload refused: the pool name cannot change (%s -> %s); restart the "
-                      "service instead", self.pool, config.pool.name)
+                      "service instead", self.pool, selected.pool.name)
             return
         log.info("reloading %s", path)
-        self.config = config
-        self.apply(specs_from_config(config))
+        self.source_config, self.config = config, selected
+        self.apply(specs_from_config(selected))
         self.restart_due()
 
     def publish(self, force: bool = False) -> None:
@@ -331,6 +364,8 @@ class Arbiter:
         sdnotify.stopping(f"pool {self.pool} stopping")
         self.stop_workers(self.config.pool.shutdown_timeout_s)
         self.rings.unlink_all()
+        if self.options.assignment is not None:
+            self.options.assignment.close()
         if self.metrics is not None:
             self.metrics.stop()
         self.emulator.stop()

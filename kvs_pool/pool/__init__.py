@@ -1,0 +1,18 @@
+"""Composition of one pool instance among several: which cameras it runs, under which names.
+
+``shard`` (rendezvous hashing, ``I/N`` parsing), ``static`` (static mode's assignment),
+``leases`` (the DynamoDB lease table), ``balance`` (pure lease decisions), ``leasing`` (leases
+mode's assignment), ``compose`` (a config reduced to one instance's cameras and names),
+``overrides`` (command-line values re-applied on reload), ``choose`` (the assignment for
+``kvs-pool run``), ``sizing`` (/dev/shm per instance), ``observe`` (who reads which camera on
+this host). The supervisor only sees the small ``Assignment`` hook (``select``/``poll``/
+``close``, ``kvs_pool.supervisor.arbiter``). Guide: docs/scale-out.md.
+"""
+
+from kvs_pool.pool.choose import assignment_from
+from kvs_pool.pool.compose import subset
+from kvs_pool.pool.shard import Shard, assign, parse_shard, shard_loads
+from kvs_pool.pool.static import StaticAssignment
+
+__all__ = ["assignment_from", "subset", "Shard", "assign", "parse_shard", "shard_loads",
+           "StaticAssignment"]
