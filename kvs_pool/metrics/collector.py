@@ -93,7 +93,11 @@ class PoolCollector(Collector):
     def _worker_metrics(self, workers: list[WorkerView]) -> Iterator[Metric]:
         labels = ["worker", "kind", "camera_id"]
         restarts = CounterMetricFamily("kvs_pool_worker_restarts_total",
-                                       "Restarts of the worker by the supervisor", labels=labels)
+                                       "Restarts of the worker after an exit or a hang",
+                                       labels=labels)
+        reloads = CounterMetricFamily("kvs_pool_worker_config_restarts_total",
+                                      "Restarts of the worker because its config changed",
+                                      labels=labels)
         up = GaugeMetricFamily("kvs_pool_worker_up", "1 while the worker process runs",
                                labels=labels)
         backoff = GaugeMetricFamily("kvs_pool_worker_backoff_seconds",
@@ -104,10 +108,11 @@ class PoolCollector(Collector):
         for w in workers:
             values = [w.name, w.kind, w.camera_id or ""]
             restarts.add_metric(values, w.restarts)
+            reloads.add_metric(values, w.config_restarts)
             up.add_metric(values, 1.0 if w.up else 0.0)
             backoff.add_metric(values, w.backoff_s)
             failures.add_metric(values, w.failures)
-        yield from (restarts, up, backoff, failures)
+        yield from (restarts, reloads, up, backoff, failures)
 
     def _process_metrics(self, workers: list[WorkerView]) -> Iterator[Metric]:
         cpu = CounterMetricFamily("kvs_pool_process_cpu_seconds_total",

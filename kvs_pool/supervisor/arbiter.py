@@ -169,8 +169,14 @@ class Arbiter:
             return
         slot.handle, slot.started, slot.restart_at = handle, now, None
         slot.spawns += 1
-        log.info("%s: started, pid %d%s", spec.name, pid,
-                 f" (restart {slot.restarts})" if slot.restarts else "")
+        log.info("%s: started, pid %d%s", spec.name, pid, self._spawn_reason(slot))
+        slot.after_reload = False
+
+    @staticmethod
+    def _spawn_reason(slot: WorkerSlot) -> str:
+        if slot.after_reload:
+            return f" (config change {slot.config_restarts})"
+        return f" (restart {slot.restarts})" if slot.restarts else ""
 
     def _child_args(self, spec: WorkerSpec) -> ChildArgs:
         return ChildArgs(name=spec.name, entry=spec.entry, payload=spec.payload,
@@ -216,9 +222,7 @@ class Arbiter:
                 self.rings.drop(slot.spec.camera_id)
             return
         assert slot.next_spec is not None
-        fresh = WorkerSlot(slot.next_spec)
-        fresh.spawns, fresh.restart_at = slot.spawns, now
-        self.slots[slot.spec.name] = fresh
+        self.slots[slot.spec.name] = slot.replaced_by(slot.next_spec, now)
 
     def retire(self, slot: WorkerSlot, why: str, next_spec: WorkerSpec | None = None) -> None:
         """Stop a worker on purpose (removed, replaced, hung): SIGTERM now, SIGKILL later."""
@@ -248,6 +252,8 @@ class Arbiter:
         for slot in self.slots.values():
             if slot.handle is None or slot.retiring is not None:
                 continue
+            if slot.handle.poll() is not None:  # it exited on its own: the reaper says why
+                continue
             beat = self.last_heartbeat(slot, now)
             limit = slot.spec.heartbeat_timeout_s
             if beat <= slot.started:  # no heartbeat yet from this process: startup grace
@@ -261,10 +267,7 @@ class Arbiter:
     def last_heartbeat(self, slot: WorkerSlot, now: float) -> float:
         """Monotonic time the worker last proved progress (0: never)."""
         if slot.spec.kind == "decoder" and slot.spec.camera_id and slot.handle:
-            status = self.rings.status(slot.spec.camera_id)
-            if status is not None and status.producer_pid == slot.handle.pid:
-                return status.heartbeat_mono
-            return 0.0
+            return self._ring_heartbeat(slot)
         if not self.stats_dir:
             return 0.0
         try:  # other workers: their stats file's mtime (wall clock, mapped onto monotonic)
@@ -272,6 +275,25 @@ class Arbiter:
         except FileNotFoundError:
             return 0.0
         return now - max(time.time() - mtime, 0.0)
+
+    def _ring_heartbeat(self, slot: WorkerSlot) -> float:
+        """A decoder's last beat from its ring header (0: none from this process).
+
+        A decoder detaches on its way out: the producer pid is cleared, the heartbeat stays.
+        A beat newer than the spawn can only be this process's (the previous one was reaped
+        before it started), so it stands until the process is reaped. Reading "cleared pid"
+        as "never beat" used to judge a decoder that ran longer than its stall limit and then
+        exited on its own as hung since its spawn: SIGTERM, wrong exit, no backoff.
+        """
+        assert slot.handle is not None and slot.spec.camera_id
+        status = self.rings.status(slot.spec.camera_id)
+        if status is None:
+            return 0.0
+        if status.producer_pid == slot.handle.pid:
+            return status.heartbeat_mono
+        if status.producer_pid == 0 and status.heartbeat_mono > slot.started:
+            return status.heartbeat_mono
+        return 0.0
 
     def restart_due(self) -> None:
         """Spawn every worker whose (re)start time has come."""

@@ -4,6 +4,7 @@ backoff, a worker that never heartbeats is replaced, a removed worker is stopped
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 
@@ -15,6 +16,7 @@ from kvs_pool.supervisor import Arbiter, RunOptions, WorkerSpec
 from kvs_pool.supervisor.signals import SignalQueue
 from kvs_pool.supervisor.slot import WorkerSlot
 from kvs_pool.workers import EXIT_CONFIG
+from polling import wait_for
 
 POLICY = BackoffPolicy(initial_s=0.2, max_s=30, reset_after_s=60)
 
@@ -83,3 +85,55 @@ def test_worker_without_heartbeat_is_replaced_and_removed_worker_stopped(arbiter
     assert slot.last_exit in ("stopped cleanly (exit 0)", "killed by SIGTERM"), slot.last_exit
     arbiter.retire(slot, "remove")
     _tick_until(arbiter, lambda: "silent" not in arbiter.slots)
+
+
+def _decoder(arb: Arbiter, payload: tuple, timeout_s: float) -> WorkerSlot:
+    """A decoder-kind test worker on the fixture's camera ``c`` (its ring is created at spawn)."""
+    slot = _add(arb, "decoder-c", "beats_then_exits", payload, heartbeat_timeout_s=timeout_s)
+    object.__setattr__(slot.spec, "kind", "decoder")
+    object.__setattr__(slot.spec, "camera_id", "c")
+    return slot
+
+
+def test_worker_detached_from_its_ring_is_not_hung_while_its_beat_is_fresh(arbiter) -> None:
+    """Deterministic half of the false "hung" race: a decoder that lived longer than its stall
+    limit detaches from its ring (producer pid cleared) on its way out. Its last heartbeat is
+    fresh, so the stall check must not call it hung (it used to fall back to its start time)."""
+    slot = _decoder(arbiter, (arbiter.pool, "c", 0.3, None, 0), timeout_s=20.0)
+    arbiter.restart_due()
+    assert slot.up
+    slot.started -= 100.0  # as if it had run for 100 s (> 20 s limit) before leaving
+    wait_for(lambda: (s := arbiter.rings.status("c")) and s.writer_starts and not s.producer_pid,
+             what="the worker to detach from its ring")
+    arbiter.check_stalls()
+    assert slot.retiring is None and slot.kill_at is None
+
+
+def test_worker_exiting_on_its_own_after_the_stall_limit_keeps_its_exit(arbiter, caplog) -> None:
+    """Real-process half: the worker heartbeats past its 1 s limit, detaches, takes 0.5 s to
+    exit 3. The supervisor must report exit 3 and its maximum backoff, never "hung" + SIGTERM."""
+    slot = _decoder(arbiter, (arbiter.pool, "c", 1.6, 0.5, EXIT_CONFIG), timeout_s=1.0)
+    arbiter.restart_due()
+    with caplog.at_level("INFO", logger="kvs_pool.supervisor.arbiter"):
+        _tick_until(arbiter, lambda: slot.last_exit)
+    assert not [r for r in caplog.records if "hung" in r.getMessage()], caplog.text
+    assert "failed permanently" in slot.last_exit, slot.last_exit
+    assert slot.delay > 0.8 * 30 - 1
+
+
+def test_config_change_restart_is_not_counted_as_a_failure(arbiter, caplog) -> None:
+    """A restart asked by a reload has its own reason in the log, the worker table and metrics:
+    it is not a crash restart."""
+    slot = _add(arbiter, "steady", "obedient", heartbeat_timeout_s=600)
+    arbiter.restart_due()
+    first = slot.handle.pid
+    changed = dataclasses.replace(slot.spec, fingerprint="v2")
+    with caplog.at_level("INFO", logger="kvs_pool.supervisor.arbiter"):
+        arbiter.apply({"steady": changed})
+        _tick_until(arbiter, lambda: arbiter.slots["steady"].up
+                    and arbiter.slots["steady"].handle.pid != first)
+    fresh = arbiter.slots["steady"]
+    view = fresh.view(time.monotonic())
+    assert (view.restarts, view.config_restarts) == (0, 1)
+    started = [r.getMessage() for r in caplog.records if "started, pid" in r.getMessage()]
+    assert started and "config change" in started[-1] and "restart" not in started[-1], started
