@@ -26,6 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from kvs_pool.metrics.health import camera_problem
+from kvs_pool.metrics.liveness import current
 from kvs_pool.metrics.view import PoolView, WorkerView
 from kvs_pool.metrics.worker_stats import stats_families
 from kvs_pool.ring import RingStatus
@@ -82,6 +83,7 @@ class PoolCollector(Collector):
         decoders = {w.camera_id: w for w in workers if w.kind == "decoder"}
         for camera_id in self.view.camera_ids():
             status = self.view.ring_status(camera_id)
+            status = current(status) if status is not None else None
             healthy.add_metric([camera_id], 0.0 if camera_problem(
                 decoders.get(camera_id), status) else 1.0)
             if status is not None:
@@ -147,4 +149,5 @@ def _finite(value: float) -> float:
 
 def ring_values(status: RingStatus) -> dict[str, float]:
     """The per-camera values of one ring, by metric name (used by ``kvs-pool status``)."""
+    status = current(status)
     return {name: _finite(getattr(status, attr)) for name, _, _, attr in CAMERA_METRICS}

@@ -65,7 +65,9 @@ class Arbiter:
         self._views: tuple[WorkerView, ...] = ()
         self._signals: SignalQueue | None = None
         self._stopping = False
+        self._stopped = False  # every worker ended and the rings are gone (state file says so)
         self._started = False  # set once this process owns the pool's rings
+        self._started_wall = time.time()
         self._state_due = 0.0
         self._state_failing = False
         self._watchdog_due = 0.0
@@ -75,7 +77,9 @@ class Arbiter:
         return self._views
 
     def camera_ids(self) -> list[str]:
-        return [w.camera_id for w in self._views if w.kind == "decoder" and w.camera_id]
+        """The configured cameras, not the started ones: /healthz must not say healthy while
+        a camera has no decoder yet (the endpoint starts before the workers)."""
+        return list(self.config.camera_ids)
 
     def ring_status(self, camera_id: str) -> RingStatus | None:
         return self.rings.status(camera_id)
@@ -330,7 +334,8 @@ class Arbiter:
         if force or now >= self._state_due:
             self._state_due = now + _STATE_EVERY_S
             extra = {"metrics_url": self.metrics.url if self.metrics else None,
-                     "config": self.options.config_path}
+                     "config": self.options.config_path, "started": self._started_wall,
+                     "stopped": self._stopped}
             try:
                 write_state(self.state_dir, self.pool, self._views, extra)
                 self._state_failing = False
@@ -360,6 +365,7 @@ class Arbiter:
             self._signals.close()
             self._signals = None
         if self._started:  # never overwrite the state file of a pool run by another process
+            self._stopped = True
             self.publish(force=True)
             log.info("pool %s stopped", self.pool)
 

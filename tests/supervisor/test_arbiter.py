@@ -5,6 +5,9 @@ backoff, a worker that never heartbeats is replaced, a removed worker is stopped
 from __future__ import annotations
 
 import dataclasses
+import json
+import urllib.error
+import urllib.request
 import time
 from collections.abc import Iterator
 
@@ -137,3 +140,21 @@ def test_config_change_restart_is_not_counted_as_a_failure(arbiter, caplog) -> N
     assert (view.restarts, view.config_restarts) == (0, 1)
     started = [r.getMessage() for r in caplog.records if "started, pid" in r.getMessage()]
     assert started and "config change" in started[-1] and "restart" not in started[-1], started
+
+
+def test_healthz_is_not_healthy_before_the_cameras_have_started(pool_name, tmp_path) -> None:
+    """The endpoint starts before the workers: until every configured camera has a decoder that
+    reported, a readiness probe must read 503 naming the camera (it read 200: no camera yet)."""
+    config = parse_config(f"pool: {{name: {pool_name}, state_dir: {tmp_path}, "
+                          "metrics: {port: 0}}\n"
+                          "cameras: [{id: c, source: {url: 'http://127.0.0.1:9/x'}}]\n")
+    arb = Arbiter(config, RunOptions())
+    arb.start_metrics()
+    try:
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(arb.metrics.url + "/healthz", timeout=30)
+        assert failed.value.code == 503
+        body = json.loads(failed.value.read())
+        assert body["healthy"] is False and "c" in body["unhealthy"]
+    finally:
+        arb.metrics.stop()
