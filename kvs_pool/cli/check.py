@@ -1,7 +1,8 @@
 """`kvs-pool check CONFIG`: validate a config file without starting anything.
 
 Prints ``ok: N cameras, M pipelines`` and exits 0, or every problem on its own line
-(``file:key: reason``) on stderr and exits 1. ``--no-files`` skips the existence of local files
+(``file:key: reason``) on stderr and exits 1. Endpoints bound beyond loopback are warned about
+on stderr (``warning: file:key: reason``) without failing the check. ``--no-files`` skips the existence of local files
 (models, class-name lists, file sources), to check a config away from the host it is meant for.
 """
 
@@ -35,6 +36,9 @@ def _handle(args: argparse.Namespace) -> int:
             print("hint: files that exist only on the target host are skipped with --no-files",
                   file=sys.stderr)
         return 1
+    from kvs_pool.supervisor.exposure import exposure_warnings
+    for key, reason in exposure_warnings(config):
+        print(f"warning: {args.config}:{key}: {reason}", file=sys.stderr)
     cameras, pipelines = len(config.cameras), len(config.pipelines)
     note = " (local files not checked)" if args.no_files else ""
     print(f"ok: {cameras} camera{'s' * (cameras != 1)}, "

@@ -24,6 +24,7 @@ from kvs_pool.supervisor import sdnotify
 from kvs_pool.supervisor.child import ChildArgs, ChildHandle
 from kvs_pool.supervisor.emulator import EmbeddedEmulator
 from kvs_pool.supervisor.exits import describe_exit
+from kvs_pool.supervisor.exposure import exposure_warnings
 from kvs_pool.supervisor.rings import RingSet
 from kvs_pool.supervisor.signals import SignalQueue
 from kvs_pool.supervisor.slot import WorkerSlot
@@ -103,6 +104,8 @@ class Arbiter:
         for camera in self.config.cameras:  # fail now if the pool already runs or shm is full
             self.rings.ensure(camera)
         self._started = True
+        for key, reason in exposure_warnings(self.config):
+            log.warning("%s:%s: %s", self.options.config_path or "config", key, reason)
         os.makedirs(self.stats_dir or self.state_dir, exist_ok=True)
         self.emulator.start()
         self.start_metrics()

@@ -158,3 +158,18 @@ def test_healthz_is_not_healthy_before_the_cameras_have_started(pool_name, tmp_p
         assert body["healthy"] is False and "c" in body["unhealthy"]
     finally:
         arb.metrics.stop()
+
+
+def test_start_warns_about_a_metrics_endpoint_beyond_loopback(pool_name, tmp_path,
+                                                              caplog) -> None:
+    config = parse_config(f"pool: {{name: {pool_name}, state_dir: {tmp_path}, "
+                          "metrics: {host: 0.0.0.0, port: 0}}\n"
+                          "cameras: [{id: c, source: {url: 'http://127.0.0.1:9/x'}}]\n")
+    arb = Arbiter(config, RunOptions(config_path="pool.yaml", kill_grace_s=0.5))
+    with caplog.at_level("WARNING", logger="kvs_pool.supervisor.arbiter"):
+        try:
+            arb.start()
+        finally:
+            arb.stop()
+    assert ("pool.yaml:pool.metrics.host: 0.0.0.0 is not a loopback address" in caplog.text
+            ), caplog.text
