@@ -98,13 +98,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _refused_client(self) -> Reply | None:
         """The control API (faults, state) answers loopback clients only, unless allowed."""
-        if not self.path.startswith("/_emulator/") or self.server.remote_faults:
+        path = urlsplit(self.path).path  # as _route reads it (an absolute URI too)
+        if not path.startswith("/_emulator/") or self.server.remote_faults:
             return None
         if is_loopback(self.client_address[0]):
             return None
         log.warning("refused %s %s from %s: the emulator's control API serves loopback "
-                    "clients only (emulator.allow_remote_faults)", self.command,
-                    self.path.split("?", 1)[0], self.client_address[0])
+                    "clients only (emulator.allow_remote_faults)", self.command, path,
+                    self.client_address[0])
         return aws_error(403, "AccessDeniedException", "the emulator's control API serves "
                          "loopback clients only (emulator.allow_remote_faults to allow others)")
 
