@@ -74,6 +74,7 @@ class RingWriter:
         m.hdr[H.PRODUCER_PID] = os.getpid()
         m.hdr[H.WRITER_STARTS] = int(m.hdr[H.WRITER_STARTS]) + 1
         m.hdr_f[H.HEARTBEAT_MONO] = time.monotonic()
+        m.hdr_f[H.FPS] = 0.0  # the rate was the previous writer's; this one has none yet
         log.info("writer attached to ring %s at seq %d", name, int(m.hdr[H.WRITE_SEQ]))
         return cls(m, pool, camera_id)
 

@@ -178,6 +178,8 @@ def test_writer_killed_reads_disconnected_and_zero_fps(pool: FakePool) -> None:
         assert gone[("kvs_hls_connection_state", "a")] == ConnectionState.DISCONNECTED
         assert gone[("kvs_pool_decode_fps", "a")] == 0.0
         assert gone[("kvs_hls_frames_total", "a")] == live[("kvs_hls_frames_total", "a")]
+        with RingWriter.attach(pool.pool, "a"):  # its successor has no rate of its own yet
+            assert _collected(collector)[("kvs_pool_decode_fps", "a")] == 0.0
     finally:
         proc.kill()
         proc.wait(30)
