@@ -1,9 +1,10 @@
 """`kvs-pool check CONFIG`: validate a config file without starting anything.
 
 Prints ``ok: N cameras, M pipelines`` and exits 0, or every problem on its own line
-(``file:key: reason``) on stderr and exits 1. Endpoints bound beyond loopback are warned about
-on stderr (``warning: file:key: reason``) without failing the check. ``--no-files`` skips the existence of local files
+(``file:key: reason``) on stderr and exits 1. ``--no-files`` skips the existence of local files
 (models, class-name lists, file sources), to check a config away from the host it is meant for.
+Endpoints bound beyond loopback are warned about on stderr (``warning: file:key: reason``)
+without failing the check.
 """
 
 from __future__ import annotations
