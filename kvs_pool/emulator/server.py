@@ -24,16 +24,16 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import sys
 import threading
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from kvs_pool.emulator import control
 from kvs_pool.emulator.config import EmulatorConfig
 from kvs_pool.emulator.faults import ErrorBurst
+from kvs_pool.httpserver import QuietHTTPServer
 from kvs_pool.loopback import is_loopback
 from kvs_pool.emulator.service import KVSEmulator, Reply, aws_error
 
@@ -136,8 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve("DELETE")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(QuietHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], emulator: KVSEmulator,
@@ -161,15 +160,6 @@ class _Server(ThreadingHTTPServer):
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that went away (reset, broken pipe, idle timeout) is one debug line; any
-        other error in a connection is logged once with its traceback."""
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError)):
-            log.debug("client %s went away: %s", client_address[0], exc)
-        else:
-            log.error("emulator connection from %s failed", client_address[0], exc_info=exc)
 
     def route(self, method: str, path: str, body: bytes, headers: Any) -> Reply:
         """Dispatch one request; never raises (a bug becomes a 500 InternalFailure)."""

@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from kvs_pool.errors import KvsPoolError
+from kvs_pool.httpserver import QuietHTTPServer
 from kvs_pool.metrics.collector import PoolCollector
 from kvs_pool.metrics.health import unhealthy_cameras
 from kvs_pool.metrics.view import PoolView
@@ -49,8 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("metrics %s", fmt % args)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(QuietHTTPServer):
     registry: CollectorRegistry
     view: PoolView
 

@@ -31,7 +31,7 @@ def _post(url: str, body: bytes) -> tuple[int, dict]:
 
 @pytest.fixture
 def logged(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    with caplog.at_level(logging.DEBUG, logger="kvs_pool.emulator"):
+    with caplog.at_level(logging.DEBUG, logger="kvs_pool"):
         yield caplog
 
 

@@ -4,6 +4,8 @@ time, the text parses with prometheus_client's parser, /healthz names unhealthy 
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -188,3 +190,24 @@ def test_writer_killed_reads_disconnected_and_zero_fps(pool: FakePool) -> None:
 def _collected(collector: PoolCollector) -> dict[tuple[str, str], float]:
     return {(s.name, s.labels.get("camera_id")): s.value for family in collector.collect()
             for s in family.samples if "camera_id" in s.labels}
+
+
+def test_scraper_that_goes_away_costs_no_traceback(pool: FakePool, caplog, capfd) -> None:
+    """A scraper that resets its connection mid-request is one debug line, not a traceback
+    printed on the supervisor's stderr."""
+    server = MetricsServer(pool, "127.0.0.1", 0)
+    server.start()
+    try:
+        with caplog.at_level("DEBUG", logger="kvs_pool"):
+            sock = socket.create_connection(server.address, timeout=30)
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # headers not finished
+            time.sleep(0.3)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # RST
+            deadline = time.monotonic() + 30
+            while "went away" not in caplog.text:
+                assert time.monotonic() < deadline, capfd.readouterr().err
+                time.sleep(0.05)
+        assert "Traceback" not in capfd.readouterr().err
+    finally:
+        server.stop()
