@@ -5,7 +5,8 @@ Prints ``ok: N cameras, M pipelines`` and exits 0, or every problem on its own l
 (models, class-name lists, file sources), to check a config away from the host it is meant for.
 ``--aws`` then calls the read-only AWS APIs of every configured stream, Kinesis stream, bucket
 and table with the configured credentials (``kvs_pool.cli.aws_check``), one line per resource;
-exit 1 if any is missing or unreachable.
+exit 1 if any is missing or unreachable. Endpoints bound beyond loopback are warned about on
+stderr (``warning: file:key: reason``) without failing the check.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def _handle(args: argparse.Namespace) -> int:
             print("hint: files that exist only on the target host are skipped with --no-files",
                   file=sys.stderr)
         return 1
+    from kvs_pool.supervisor.exposure import exposure_warnings
+    for key, reason in exposure_warnings(config):
+        print(f"warning: {args.config}:{key}: {reason}", file=sys.stderr)
     cameras, pipelines = len(config.cameras), len(config.pipelines)
     note = " (local files not checked)" if args.no_files else ""
     print(f"ok: {cameras} camera{'s' * (cameras != 1)}, "

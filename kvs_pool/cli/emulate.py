@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import re
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="lifetime of HLS sessions (overrides the client's Expires)")
     parser.add_argument("--moto", action="store_true",
                         help="also serve Kinesis/S3/DynamoDB through moto on the same port")
+    parser.add_argument("--allow-remote-faults", action="store_true",
+                        help="serve /_emulator/ (faults, state) to non-loopback clients too")
     parser.set_defaults(handler=_handle)
 
 
@@ -82,7 +85,8 @@ def _config(args: argparse.Namespace) -> EmulatorConfig:
     return dataclasses.replace(
         base, streams=streams or base.streams or (parse_stream("demo-1"),),
         host=args.host or base.host, port=base.port if args.port is None else args.port,
-        session_seconds=args.session_seconds, moto=args.moto)
+        session_seconds=args.session_seconds, moto=args.moto,
+        allow_remote_faults=args.allow_remote_faults or base.allow_remote_faults)
 
 
 def _handle(args: argparse.Namespace) -> int:
@@ -99,10 +103,20 @@ def _handle(args: argparse.Namespace) -> int:
         raise ConfigError([f"--port {config.port}: cannot listen on {config.host}: {exc}"]) from exc
     try:
         print(_banner(url, [s.name for s in config.streams]), flush=True)
+        _warn_exposure(config)
         stop.wait()
     finally:
         server.stop()
     return 0
+
+
+def _warn_exposure(config: EmulatorConfig) -> None:
+    from kvs_pool.loopback import is_loopback
+    if not is_loopback(config.host):
+        faults = "too" if config.allow_remote_faults else "refused (--allow-remote-faults)"
+        print(f"warning: --host {config.host} is not a loopback address: the emulator is "
+              f"reachable from other hosts; its /_emulator/ fault endpoint {faults}",
+              file=sys.stderr, flush=True)
 
 
 def _banner(url: str, names: list[str]) -> str:

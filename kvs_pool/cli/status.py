@@ -3,7 +3,9 @@
 Read from the rings (state, fps, frames, last frame age: the decoder's header) and from the
 supervisor's state file ``<state_dir>/supervisor.json`` (restarts, backoff, last exit); works
 while the pool runs, as any user allowed to read its rings. Without the state file, restarts
-fall back to the ring's count of decoder starts.
+fall back to the ring's count of decoder starts. A ring whose decoder is gone reads
+disconnected at 0 fps (``metrics.liveness``); a state file whose supervisor is gone (killed) or
+stopped says so first, and its workers are not shown "up".
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import argparse
 import json
 import os
 import sys
+import time
 from typing import Any
 
 from kvs_pool.errors import KvsPoolError, RingError
+from kvs_pool.metrics.liveness import current
 from kvs_pool.ring import ConnectionState, RingReader, RingStatus
 from kvs_pool.ring.layout import NAME_PREFIX
 from kvs_pool.ring.segment import SHM_DIR
@@ -71,7 +75,7 @@ def _instance_target(config: Any, args: argparse.Namespace) -> tuple[str, str, l
 def _ring(pool: str, camera_id: str) -> RingStatus | None:
     try:
         with RingReader.attach(pool, camera_id) as reader:
-            return reader.status()
+            return current(reader.status())
     except RingError:
         return None
 
@@ -104,9 +108,15 @@ def collect_rows(pool: str, state: dict[str, Any] | None, cameras: list[str]) ->
 def _decoder_cell(row: dict) -> str:
     if "up" not in row:
         return f"pid {row['pid']}" if row.get("pid") else "-"
-    if row["up"]:
+    return _worker_cell(row)
+
+
+def _worker_cell(w: dict) -> str:
+    if w["up"]:
         return "up"
-    return f"down, retry in {row['backoff_s']:.0f}s ({row['last_exit']})"
+    if w["backoff_s"] is None:  # its supervisor is gone: no restart is coming
+        return "down (supervisor gone)"
+    return f"down, retry in {w['backoff_s']:.0f}s ({w['last_exit']})"
 
 
 def format_table(rows: list[dict]) -> str:
@@ -130,21 +140,49 @@ def format_workers(state: dict[str, Any] | None) -> str:
         return ""
     cells = [("WORKER", "KIND", "STATE", "RESTARTS")]
     for w in others:
-        up = "up" if w["up"] else f"down, retry in {w['backoff_s']:.0f}s ({w['last_exit']})"
-        cells.append((w["name"], w["kind"], up, str(w["restarts"])))
+        cells.append((w["name"], w["kind"], _worker_cell(w), str(w["restarts"])))
     widths = [max(len(row[i]) for row in cells) for i in range(4)]
     return "\n".join("  ".join(c.ljust(n) for c, n in zip(row, widths)).rstrip()
                      for row in cells)
 
 
+def _supervisor_line(pool: str, state: dict[str, Any] | None) -> tuple[str, str]:
+    """(``running``/``stopped``/``gone``/``unknown``, a line to print first or '')."""
+    from kvs_pool.supervisor.statefile import supervisor_state
+    if state is None:
+        return "unknown", ""
+    verdict, pid = supervisor_state(state), state.get("pid")
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(state.get("updated") or 0)))
+    if verdict == "stopped":
+        return verdict, f"pool {pool} stopped (clean stop at {when})"
+    if verdict == "gone":
+        return verdict, (f"pool {pool} is not running: its supervisor (pid {pid}) is gone "
+                         f"(killed?); its last state, at {when}:")
+    return verdict, ""
+
+
+def _without_supervisor(state: dict[str, Any]) -> dict[str, Any]:
+    """The state file of a dead supervisor: none of its workers can still be up."""
+    workers = [{**w, "up": False, "backoff_s": None} for w in state.get("workers", [])]
+    return {**state, "workers": workers}
+
+
 def _handle(args: argparse.Namespace) -> int:
     from kvs_pool.supervisor.statefile import read_state
     pool, state_dir, cameras = _target(args)
+    state = read_state(state_dir)
+    verdict, line = _supervisor_line(pool, state)
+    if state is not None and verdict == "gone":
+        state = _without_supervisor(state)
+    if verdict == "stopped":
+        print(f"kvs-pool status: {line}")
+        return 1
     if not cameras:
         print(f"kvs-pool status: pool {pool!r} has no rings: is it running on this host?",
               file=sys.stderr)
         return 1
-    state = read_state(state_dir)
+    if line:
+        print(line)
     rows = collect_rows(pool, state, cameras)
     if args.json:
         print(json.dumps({"pool": pool, "cameras": rows, "workers": (state or {}).get(
@@ -154,4 +192,4 @@ def _handle(args: argparse.Namespace) -> int:
         workers = format_workers(state)
         if workers:
             print("\n" + workers)
-    return 0 if any(r["running"] for r in rows) else 1
+    return 0 if verdict != "gone" and any(r["running"] for r in rows) else 1

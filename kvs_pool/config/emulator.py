@@ -42,6 +42,9 @@ class EmulatorConfig:
     host: str = setting("127.0.0.1", check=matches(r"[^\s/:]+", "a host name or IPv4 address"))
     port: int = setting(4567, check=between(0, 65535))
     streams: tuple[EmulatorStream, ...] = setting((), unique="name")
+    allow_remote_faults: bool = setting(
+        False, doc="serve the fault endpoint (/_emulator/) to non-loopback clients too; it "
+        "changes state without authentication")
 
     def validate(self) -> Iterator[tuple[str, str]]:
         if self.enabled and not self.streams:

@@ -56,7 +56,9 @@ class EmulatorConfig:
     before GetHLSStreamingSessionURL answers ResourceNotFoundException (KVS: 30 s);
     ``backfill`` fragments are published at start-up so a session can open at once;
     ``moto`` passes non-KVS requests to moto's server (Kinesis, S3, DynamoDB) when installed;
-    ``rate_limits`` enforces KVS's per-session/per-stream TPS limits (``emulator.limits``).
+    ``rate_limits`` enforces KVS's per-session/per-stream TPS limits (``emulator.limits``);
+    ``allow_remote_faults`` serves the control API (``/_emulator/``: faults, state) to
+    non-loopback clients too: it changes state without authentication, so it is off.
     """
 
     streams: tuple[StreamSpec, ...] = (StreamSpec("demo-1"),)
@@ -68,6 +70,7 @@ class EmulatorConfig:
     backfill: int = 5
     moto: bool = False
     rate_limits: bool = False
+    allow_remote_faults: bool = False
 
 
 def from_pool_config(section: Any, moto: bool = False) -> EmulatorConfig:
@@ -81,4 +84,5 @@ def from_pool_config(section: Any, moto: bool = False) -> EmulatorConfig:
                    seconds=float(s.seconds), file=Path(s.file) if s.file else None,
                    still_s=float(s.still_s))
         for s in section.streams)
-    return EmulatorConfig(streams=streams, host=section.host, port=section.port, moto=moto)
+    return EmulatorConfig(streams=streams, host=section.host, port=section.port, moto=moto,
+                          allow_remote_faults=section.allow_remote_faults)

@@ -14,7 +14,8 @@
     {"fault": "resolution", "width": 320, "height": 240, "stream"?}
     {"fault": "clear"}                                                  (drops pending bursts)
 
-Answers ``{"ok": true, ...}`` or 400 ``{"__type": "InvalidArgumentException", "Message": ...}``.
+Answers ``{"ok": true, ...}`` or 400 ``{"__type": "InvalidArgumentException", "Message": ...}``
+naming the field at fault (types and bounds: ``kvs_pool.emulator.fault_args``).
 """
 
 from __future__ import annotations
@@ -23,48 +24,62 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from kvs_pool.emulator.faults import ErrorBurst
+from kvs_pool.emulator.fault_args import FaultRequestError, as_object, integer, number, text
+from kvs_pool.emulator.faults import PLANES, ErrorBurst
 from kvs_pool.emulator.service import KVSEmulator, Reply, aws_error
 
 __all__ = ["handle", "apply_fault"]
 
-_BURST_KEYS = ("status", "count", "code", "plane", "api", "stream")
+_Doc = dict[str, Any]
 
 
-def _session_seconds(emu: KVSEmulator, doc: dict[str, Any]) -> dict[str, Any]:
-    seconds = doc.get("seconds")
-    emu.session_seconds = None if seconds is None else float(seconds)
+def _session_seconds(emu: KVSEmulator, doc: _Doc) -> _Doc:
+    emu.session_seconds = number(doc, "seconds", 0.1, 43200)
     return {"session_seconds": emu.session_seconds}
 
 
-def _burst(emu: KVSEmulator, doc: dict[str, Any]) -> dict[str, Any]:
-    emu.add_burst(ErrorBurst(**{k: doc[k] for k in _BURST_KEYS if k in doc}))
+def _burst(emu: KVSEmulator, doc: _Doc) -> _Doc:
+    plane = text(doc, "plane") or "any"
+    if plane not in PLANES:
+        raise FaultRequestError(f"plane: must be one of {', '.join(PLANES)}, not {plane!r}")
+    emu.add_burst(ErrorBurst(status=integer(doc, "status", 400, 599),
+                             count=integer(doc, "count", 1, 10000, default=1),
+                             code=text(doc, "code") or "", plane=plane,
+                             api=text(doc, "api") or "", stream=text(doc, "stream") or ""))
     return {}
 
 
-def _throttle(emu: KVSEmulator, doc: dict[str, Any]) -> dict[str, Any]:
+def _throttle(emu: KVSEmulator, doc: _Doc) -> _Doc:
     return _burst(emu, {**doc, "status": 400, "code": "ClientLimitExceededException"})
 
 
-_FAULTS: dict[str, Callable[[KVSEmulator, dict[str, Any]], dict[str, Any]]] = {
-    "expire_sessions": lambda e, d: {"expired": e.expire_sessions(d.get("stream"))},
+def _resolution(emu: KVSEmulator, doc: _Doc) -> _Doc:
+    width = integer(doc, "width", 16, 7680, even=True)
+    height = integer(doc, "height", 16, 4320, even=True)
+    emu.change_resolution(width, height, text(doc, "stream"))
+    return {}
+
+
+_FAULTS: dict[str, Callable[[KVSEmulator, _Doc], _Doc]] = {
+    "expire_sessions": lambda e, d: {"expired": e.expire_sessions(text(d, "stream"))},
     "session_seconds": _session_seconds,
     "error_burst": _burst,
     "throttle": _throttle,
-    "stall": lambda e, d: e.stall(d.get("seconds"), d.get("stream")) or {},
-    "resume": lambda e, d: e.resume(d.get("stream")) or {},
-    "corrupt": lambda e, d: e.corrupt_next(int(d.get("count", 1)), d.get("stream")) or {},
-    "resolution": lambda e, d: e.change_resolution(int(d["width"]), int(d["height"]),
-                                                    d.get("stream")) or {},
+    "stall": lambda e, d: e.stall(number(d, "seconds", 0.1, 86400), text(d, "stream")) or {},
+    "resume": lambda e, d: e.resume(text(d, "stream")) or {},
+    "corrupt": lambda e, d: e.corrupt_next(integer(d, "count", 1, 1000, default=1),
+                                           text(d, "stream")) or {},
+    "resolution": _resolution,
     "clear": lambda e, d: e.bursts.clear() or {},
 }
 
 
-def apply_fault(emu: KVSEmulator, doc: dict[str, Any]) -> dict[str, Any]:
-    """Apply one fault described as in the module docstring; raises on a bad request."""
-    name = doc.get("fault")
-    if name not in _FAULTS:
-        raise ValueError(f"unknown fault {name!r}; one of {', '.join(_FAULTS)}")
+def apply_fault(emu: KVSEmulator, doc: Any) -> _Doc:
+    """Apply one fault described as in the module docstring; raises ``FaultRequestError``
+    (or ``KeyError``: no such stream) on a bad request."""
+    name = as_object(doc).get("fault")
+    if not isinstance(name, str) or name not in _FAULTS:
+        raise FaultRequestError(f"unknown fault {name!r}; one of {', '.join(_FAULTS)}")
     return {"ok": True, "fault": name, **_FAULTS[name](emu, doc)}
 
 
@@ -75,7 +90,7 @@ def handle(emu: KVSEmulator, method: str, path: str, body: bytes) -> Reply:
     if method == "POST" and path == "/_emulator/faults":
         try:
             result = apply_fault(emu, json.loads(body or b"{}"))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError) as exc:  # JSON, UTF-8, a field, or no such stream
             return aws_error(400, "InvalidArgumentException", f"bad fault request: {exc}")
         return Reply(200, json.dumps(result).encode())
     return aws_error(404, "UnknownOperationException", f"no control call {method} {path}")

@@ -26,18 +26,22 @@ import logging
 import socket
 import threading
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from kvs_pool.emulator import control
 from kvs_pool.emulator.config import EmulatorConfig
 from kvs_pool.emulator.faults import ErrorBurst
+from kvs_pool.httpserver import QuietHTTPServer
+from kvs_pool.loopback import is_loopback
 from kvs_pool.emulator.service import KVSEmulator, Reply, aws_error
 
 __all__ = ["EmulatorServer"]
 
 log = logging.getLogger(__name__)
+
+_MAX_BODY = 1 << 20  # control calls and fault requests are small JSON documents
 
 _CONTROL = {
     "/getDataEndpoint": ("GetDataEndpoint", KVSEmulator.get_data_endpoint),
@@ -74,9 +78,36 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
         log.debug("%s %s", self.address_string(), format % args)
 
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+    def _body(self) -> bytes | None:
+        """The request body, or None (and a 400 sent) when Content-Length is not a size."""
+        raw = self.headers.get("Content-Length") or "0"
+        if not raw.isdigit() or int(raw) > _MAX_BODY:
+            self._send(aws_error(400, "SerializationException",
+                                 f"Content-Length must be 0 to {_MAX_BODY}, not {raw[:20]!r}"))
+            self.close_connection = True
+            return None
+        return self.rfile.read(int(raw)) if int(raw) else b""
+
+    def _serve(self, method: str, head: bool = False) -> None:
+        body = self._body() if method in ("POST", "PUT", "DELETE") else b""
+        if body is None:
+            return
+        refused = self._refused_client()
+        reply = refused or self.server.route(method, self.path, body, self.headers)
+        self._send(reply, head=head)
+
+    def _refused_client(self) -> Reply | None:
+        """The control API (faults, state) answers loopback clients only, unless allowed."""
+        path = urlsplit(self.path).path  # as _route reads it (an absolute URI too)
+        if not path.startswith("/_emulator/") or self.server.remote_faults:
+            return None
+        if is_loopback(self.client_address[0]):
+            return None
+        log.warning("refused %s %s from %s: the emulator's control API serves loopback "
+                    "clients only (emulator.allow_remote_faults)", self.command, path,
+                    self.client_address[0])
+        return aws_error(403, "AccessDeniedException", "the emulator's control API serves "
+                         "loopback clients only (emulator.allow_remote_faults to allow others)")
 
     def _send(self, reply: Reply, head: bool = False) -> None:
         headers = dict(reply.headers)
@@ -90,23 +121,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(reply.body)
 
     def do_GET(self) -> None:  # noqa: N802 (stdlib name)
-        self._send(self.server.route("GET", self.path, b"", self.headers))
+        self._serve("GET")
 
     def do_HEAD(self) -> None:  # noqa: N802
-        self._send(self.server.route("HEAD", self.path, b"", self.headers), head=True)
+        self._serve("HEAD", head=True)
 
     def do_POST(self) -> None:  # noqa: N802
-        self._send(self.server.route("POST", self.path, self._body(), self.headers))
+        self._serve("POST")
 
     def do_PUT(self) -> None:  # noqa: N802
-        self._send(self.server.route("PUT", self.path, self._body(), self.headers))
+        self._serve("PUT")
 
     def do_DELETE(self) -> None:  # noqa: N802
-        self._send(self.server.route("DELETE", self.path, self._body(), self.headers))
+        self._serve("DELETE")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(QuietHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], emulator: KVSEmulator,
@@ -114,6 +144,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.emulator = emulator
         self.fallback = fallback
+        self.remote_faults = False  # serve the control API to non-loopback clients
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
 
@@ -199,6 +230,7 @@ class EmulatorServer:
         if self._server is not None:
             return self.base_url
         server = _Server((self.config.host, self.config.port), None, None)  # type: ignore[arg-type]
+        server.remote_faults = self.config.allow_remote_faults
         port = server.server_address[1]
         try:
             server.emulator = KVSEmulator(replace(self.config, port=port))

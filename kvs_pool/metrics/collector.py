@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 
 from kvs_pool.metrics.build_info import build_info
 from kvs_pool.metrics.health import camera_problem
+from kvs_pool.metrics.liveness import current
 from kvs_pool.metrics.view import PoolView, WorkerView
 from kvs_pool.metrics.worker_stats import stats_families
 from kvs_pool.ring import RingStatus
@@ -84,6 +85,7 @@ class PoolCollector(Collector):
         decoders = {w.camera_id: w for w in workers if w.kind == "decoder"}
         for camera_id in self.view.camera_ids():
             status = self.view.ring_status(camera_id)
+            status = current(status) if status is not None else None
             healthy.add_metric([camera_id], 0.0 if camera_problem(
                 decoders.get(camera_id), status) else 1.0)
             if status is not None:
@@ -95,7 +97,11 @@ class PoolCollector(Collector):
     def _worker_metrics(self, workers: list[WorkerView]) -> Iterator[Metric]:
         labels = ["worker", "kind", "camera_id"]
         restarts = CounterMetricFamily("kvs_pool_worker_restarts_total",
-                                       "Restarts of the worker by the supervisor", labels=labels)
+                                       "Restarts of the worker after an exit or a hang",
+                                       labels=labels)
+        reloads = CounterMetricFamily("kvs_pool_worker_config_restarts_total",
+                                      "Restarts of the worker because its config changed",
+                                      labels=labels)
         up = GaugeMetricFamily("kvs_pool_worker_up", "1 while the worker process runs",
                                labels=labels)
         backoff = GaugeMetricFamily("kvs_pool_worker_backoff_seconds",
@@ -106,10 +112,11 @@ class PoolCollector(Collector):
         for w in workers:
             values = [w.name, w.kind, w.camera_id or ""]
             restarts.add_metric(values, w.restarts)
+            reloads.add_metric(values, w.config_restarts)
             up.add_metric(values, 1.0 if w.up else 0.0)
             backoff.add_metric(values, w.backoff_s)
             failures.add_metric(values, w.failures)
-        yield from (restarts, up, backoff, failures)
+        yield from (restarts, reloads, up, backoff, failures)
 
     def _process_metrics(self, workers: list[WorkerView]) -> Iterator[Metric]:
         cpu = CounterMetricFamily("kvs_pool_process_cpu_seconds_total",
@@ -144,4 +151,5 @@ def _finite(value: float) -> float:
 
 def ring_values(status: RingStatus) -> dict[str, float]:
     """The per-camera values of one ring, by metric name (used by ``kvs-pool status``)."""
+    status = current(status)
     return {name: _finite(getattr(status, attr)) for name, _, _, attr in CAMERA_METRICS}

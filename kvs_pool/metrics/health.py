@@ -7,6 +7,7 @@ frame timeout (which scales with the stream's rate, so low-fps cameras are not f
 
 from __future__ import annotations
 
+from kvs_pool.metrics.liveness import current
 from kvs_pool.metrics.view import PoolView, WorkerView
 from kvs_pool.ring import ConnectionState, RingStatus
 
@@ -17,6 +18,7 @@ def camera_problem(worker: WorkerView | None, status: RingStatus | None) -> str 
     """Why this camera is not healthy, or None if it is."""
     if worker is None or status is None:
         return "no decoder or no ring"
+    status = current(status)
     if not worker.up:
         return f"decoder down ({worker.last_exit or 'starting'}; retry in {worker.backoff_s:.1f} s)"
     if status.heartbeat_age > worker.heartbeat_timeout_s:

@@ -9,12 +9,13 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.registry import Collector
 
 from kvs_pool.errors import KvsPoolError
+from kvs_pool.httpserver import QuietHTTPServer
 from kvs_pool.metrics.collector import PoolCollector
 from kvs_pool.metrics.health import unhealthy_cameras
 from kvs_pool.metrics.labels import LabelledCollector
@@ -52,8 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("metrics %s", fmt % args)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(QuietHTTPServer):
     registry: CollectorRegistry
     view: PoolView
 

@@ -24,12 +24,13 @@ class WorkerView:
     camera_id: str | None
     pid: int                    # 0 while not running
     up: bool
-    restarts: int               # spawns after the first one
+    restarts: int               # restarts after an exit or a hang (not asked by a reload)
     failures: int               # consecutive failures (0: healthy)
     backoff_s: float            # delay of the pending restart (0: running or restarting now)
     last_exit: str = ""
     heartbeat_timeout_s: float = 20.0
     frame_timeout_s: float = 15.0
+    config_restarts: int = 0    # restarts asked by a reload (its config changed)
 
 
 class PoolView(Protocol):

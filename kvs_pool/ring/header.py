@@ -83,6 +83,16 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def closed_reason(state: int, pool: str = "") -> str | None:
+    """Why the owner closed a ring, for the error its readers and writer raise (None: open)."""
+    named = f"pool {pool!r}" if pool else "its pool"
+    if state == PoolState.REMOVED:
+        return f"the camera was removed from {named} (the pool runs on without it)"
+    if state == PoolState.CLOSED:
+        return f"the {named} has stopped" if pool else "the pool has stopped"
+    return None
+
+
 def read_status(m: Mapping) -> RingStatus:
     """Snapshot the header of a mapping (fields are read one by one, not as a transaction)."""
     u, f = m.hdr, m.hdr_f
@@ -147,5 +157,6 @@ def _check_layout(m: Mapping, what: str) -> None:
     if m.shm.size < expected:
         raise RingLayoutError(f"{what}: ring {m.name} is {m.shm.size} bytes but its header "
                               f"says {expected}")
-    if int(u[H.POOL_STATE]) == PoolState.CLOSED:
-        raise RingError(f"{what}: the pool has stopped (ring {m.name} is closed)")
+    reason = closed_reason(int(u[H.POOL_STATE]))
+    if reason:
+        raise RingError(f"{what}: {reason} (ring {m.name} is closed)")

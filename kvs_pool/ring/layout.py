@@ -129,6 +129,7 @@ class PoolState(IntEnum):
     CREATING = 0
     OPEN = 1
     CLOSED = 2
+    REMOVED = 3     # closed because the camera left the pool's config; the pool runs on
 
 
 @dataclass(frozen=True)

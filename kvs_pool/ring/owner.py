@@ -40,12 +40,13 @@ class RingOwner:
             raise RingError(f"ring {self.name} was unlinked")
         return read_status(self._m)
 
-    def unlink(self) -> None:
-        """Mark the ring closed, wake every reader, remove the name and unmap. Idempotent."""
+    def unlink(self, removed: bool = False) -> None:
+        """Mark the ring closed (``removed``: the camera left the config, the pool runs on),
+        wake every reader, remove the name and unmap. Idempotent."""
         m, self._m = self._m, None
         if m is None:
             return
-        m.hdr[H.POOL_STATE] = PoolState.CLOSED
+        m.hdr[H.POOL_STATE] = PoolState.REMOVED if removed else PoolState.CLOSED
         m.futex[0] = (int(m.futex[0]) + 1) & 0xFFFFFFFF
         futex_wake(m.futex_address)
         if not m.unlinked():  # never remove a newer segment that reuses our name

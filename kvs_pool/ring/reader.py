@@ -31,8 +31,8 @@ import numpy as np
 
 from kvs_pool.errors import RingError
 from kvs_pool.ring.futex import futex_wait
-from kvs_pool.ring.header import RingStatus, attach_mapping, read_status
-from kvs_pool.ring.layout import H, PoolState, S, segment_name
+from kvs_pool.ring.header import RingStatus, attach_mapping, closed_reason, read_status
+from kvs_pool.ring.layout import H, S, segment_name
 from kvs_pool.ring.segment import Mapping
 
 __all__ = ["Frame", "FrameOverwrittenError", "RingReader"]
@@ -239,8 +239,9 @@ class RingReader:
         m = self._m
         if m is None:
             raise RingError(f"ring {self.name}: reader is closed")
-        if m.hdr[H.POOL_STATE] == PoolState.CLOSED:
-            raise RingError(f"camera {self.camera_id!r}: the pool {self.pool!r} has stopped "
+        reason = closed_reason(int(m.hdr[H.POOL_STATE]), self.pool)
+        if reason:
+            raise RingError(f"camera {self.camera_id!r}: {reason} "
                             f"(ring {self.name} closed by its owner)")
 
     def _check_present(self) -> None:

@@ -28,8 +28,9 @@ import numpy as np
 
 from kvs_pool.errors import RingError
 from kvs_pool.ring.futex import futex_wake
-from kvs_pool.ring.header import RingStatus, attach_mapping, pid_alive, read_status
-from kvs_pool.ring.layout import COUNTER_WORDS, H, S, ConnectionState, PoolState, segment_name
+from kvs_pool.ring.header import (RingStatus, attach_mapping, closed_reason, pid_alive,
+                                  read_status)
+from kvs_pool.ring.layout import COUNTER_WORDS, H, S, ConnectionState, segment_name
 from kvs_pool.ring.segment import Mapping
 
 __all__ = ["RingWriter"]
@@ -73,6 +74,7 @@ class RingWriter:
         m.hdr[H.PRODUCER_PID] = os.getpid()
         m.hdr[H.WRITER_STARTS] = int(m.hdr[H.WRITER_STARTS]) + 1
         m.hdr_f[H.HEARTBEAT_MONO] = time.monotonic()
+        m.hdr_f[H.FPS] = 0.0  # the rate was the previous writer's; this one has none yet
         log.info("writer attached to ring %s at seq %d", name, int(m.hdr[H.WRITE_SEQ]))
         return cls(m, pool, camera_id)
 
@@ -189,8 +191,9 @@ class RingWriter:
         m = self._m
         if m is None:
             raise RingError(f"ring {self.name}: writer is closed")
-        if m.hdr[H.POOL_STATE] == PoolState.CLOSED:
-            raise RingError(f"camera {self.camera_id!r}: the pool {self.pool!r} has stopped "
+        reason = closed_reason(int(m.hdr[H.POOL_STATE]), self.pool)
+        if reason:
+            raise RingError(f"camera {self.camera_id!r}: {reason} "
                             f"(ring {self.name} closed by its owner)")
         now = time.monotonic()
         if now >= self._recheck_at:  # an os.stat at most once a second

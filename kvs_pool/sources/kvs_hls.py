@@ -377,11 +377,11 @@ class KVSHLSFrameSource:
             self.stats.read_errors += 1
             self.stats.last_error = str(err)
             log.info("%s: %s", self.camera_id, err)
-            self._session.refresh(stale=self._session.session)
+            self._session.refresh(stale=self._session.session, reason=f"after HTTP {err.status}")
             return True
+        self._count_error(err, action)  # a fatal one too: a missing stream is an error
         if action is Action.FATAL:
             self._fail(err)
-        self._count_error(err, action)
         if self.stats.consecutive_errors >= self.options.max_consecutive_errors:
             self._fail(err, giving_up=True)
         delay = self._backoff.next_delay()

@@ -102,14 +102,15 @@ class KVSSession:
             session = self._session
             if session is not None and self._clock() < session.refresh_at:
                 return session
-            return self._replace(refresh=session is not None)
+            return self._replace(refresh=session is not None, reason="")
 
-    def refresh(self, stale: SessionURL | None = None) -> SessionURL:
-        """A new session URL now, unless another thread already replaced ``stale``."""
+    def refresh(self, stale: SessionURL | None = None, reason: str = "on demand") -> SessionURL:
+        """A new session URL now, unless another thread already replaced ``stale``; ``reason``
+        goes to the log (e.g. ``after HTTP 403``)."""
         with self._lock:
             if stale is not None and self._session is not None and self._session is not stale:
                 return self._session
-            return self._replace(refresh=self._session is not None)
+            return self._replace(refresh=self._session is not None, reason=reason)
 
     def reset(self) -> None:
         """Forget the session (a reconnect asks for a new one, counted as a reconnect)."""
@@ -126,7 +127,8 @@ class KVSSession:
         session = self._session
         return session is None or self._clock() >= session.refresh_at
 
-    def _replace(self, refresh: bool) -> SessionURL:
+    def _replace(self, refresh: bool, reason: str) -> SessionURL:
+        """A new session; ``reason`` of a refresh for the log ('': the scheduled one)."""
         url = self._request_url()
         now = self._clock()
         lifetime = float(self.options.hls_session_seconds)
@@ -136,7 +138,8 @@ class KVSSession:
         self._serial += 1
         self._session = SessionURL(url, now, now + lifetime - margin, now + lifetime, self._serial)
         if refresh:
-            log.info("session URL of %s refreshed (%.0f s before expiry)", self.options.stream, margin)
+            log.info("session URL of %s refreshed (%s)", self.options.stream,
+                     reason or f"{margin:.0f} s before expiry")
             if self._on_refresh is not None:
                 self._on_refresh()
         return self._session

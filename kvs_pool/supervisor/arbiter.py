@@ -25,6 +25,7 @@ from kvs_pool.supervisor import sdnotify
 from kvs_pool.supervisor.child import ChildArgs, ChildHandle
 from kvs_pool.supervisor.emulator import EmbeddedEmulator
 from kvs_pool.supervisor.exits import describe_exit
+from kvs_pool.supervisor.exposure import exposure_warnings
 from kvs_pool.supervisor.rings import RingSet
 from kvs_pool.supervisor.signals import SignalQueue
 from kvs_pool.supervisor.slot import WorkerSlot
@@ -84,7 +85,9 @@ class Arbiter:
         self._views: tuple[WorkerView, ...] = ()
         self._signals: SignalQueue | None = None
         self._stopping = False
+        self._stopped = False  # every worker ended and the rings are gone (state file says so)
         self._started = False  # set once this process owns the pool's rings
+        self._started_wall = time.time()
         self._state_due = 0.0
         self._state_failing = False
         self._watchdog_due = 0.0
@@ -94,7 +97,9 @@ class Arbiter:
         return self._views
 
     def camera_ids(self) -> list[str]:
-        return [w.camera_id for w in self._views if w.kind == "decoder" and w.camera_id]
+        """The configured cameras, not the started ones: /healthz must not say healthy while
+        a camera has no decoder yet (the endpoint starts before the workers)."""
+        return list(self.config.camera_ids)
 
     def ring_status(self, camera_id: str) -> RingStatus | None:
         return self.rings.status(camera_id)
@@ -118,6 +123,8 @@ class Arbiter:
         for camera in self.config.cameras:  # fail now if the pool already runs or shm is full
             self.rings.ensure(camera)
         self._started = True
+        for key, reason in exposure_warnings(self.config):
+            log.warning("%s:%s: %s", self.options.config_path or "config", key, reason)
         os.makedirs(self.stats_dir or self.state_dir, exist_ok=True)
         self.emulator.start()
         self.start_metrics()
@@ -190,8 +197,14 @@ class Arbiter:
             return
         slot.handle, slot.started, slot.restart_at = handle, now, None
         slot.spawns += 1
-        log.info("%s: started, pid %d%s", spec.name, pid,
-                 f" (restart {slot.restarts})" if slot.restarts else "")
+        log.info("%s: started, pid %d%s", spec.name, pid, self._spawn_reason(slot))
+        slot.after_reload = False
+
+    @staticmethod
+    def _spawn_reason(slot: WorkerSlot) -> str:
+        if slot.after_reload:
+            return f" (config change {slot.config_restarts})"
+        return f" (restart {slot.restarts})" if slot.restarts else ""
 
     def _child_args(self, spec: WorkerSpec) -> ChildArgs:
         return ChildArgs(name=spec.name, entry=spec.entry, payload=spec.payload,
@@ -237,9 +250,7 @@ class Arbiter:
                 self.rings.drop(slot.spec.camera_id)
             return
         assert slot.next_spec is not None
-        fresh = WorkerSlot(slot.next_spec)
-        fresh.spawns, fresh.restart_at = slot.spawns, now
-        self.slots[slot.spec.name] = fresh
+        self.slots[slot.spec.name] = slot.replaced_by(slot.next_spec, now)
 
     def retire(self, slot: WorkerSlot, why: str, next_spec: WorkerSpec | None = None) -> None:
         """Stop a worker on purpose (removed, replaced, hung): SIGTERM now, SIGKILL later."""
@@ -269,6 +280,8 @@ class Arbiter:
         for slot in self.slots.values():
             if slot.handle is None or slot.retiring is not None:
                 continue
+            if slot.handle.poll() is not None:  # it exited on its own: the reaper says why
+                continue
             beat = self.last_heartbeat(slot, now)
             limit = slot.spec.heartbeat_timeout_s
             if beat <= slot.started:  # no heartbeat yet from this process: startup grace
@@ -282,10 +295,7 @@ class Arbiter:
     def last_heartbeat(self, slot: WorkerSlot, now: float) -> float:
         """Monotonic time the worker last proved progress (0: never)."""
         if slot.spec.kind == "decoder" and slot.spec.camera_id and slot.handle:
-            status = self.rings.status(slot.spec.camera_id)
-            if status is not None and status.producer_pid == slot.handle.pid:
-                return status.heartbeat_mono
-            return 0.0
+            return self._ring_heartbeat(slot)
         if not self.stats_dir:
             return 0.0
         try:  # other workers: their stats file's mtime (wall clock, mapped onto monotonic)
@@ -293,6 +303,25 @@ class Arbiter:
         except FileNotFoundError:
             return 0.0
         return now - max(time.time() - mtime, 0.0)
+
+    def _ring_heartbeat(self, slot: WorkerSlot) -> float:
+        """A decoder's last beat from its ring header (0: none from this process).
+
+        A decoder detaches on its way out: the producer pid is cleared, the heartbeat stays.
+        A beat newer than the spawn can only be this process's (the previous one was reaped
+        before it started), so it stands until the process is reaped. Reading "cleared pid"
+        as "never beat" used to judge a decoder that ran longer than its stall limit and then
+        exited on its own as hung since its spawn: SIGTERM, wrong exit, no backoff.
+        """
+        assert slot.handle is not None and slot.spec.camera_id
+        status = self.rings.status(slot.spec.camera_id)
+        if status is None:
+            return 0.0
+        if status.producer_pid == slot.handle.pid:
+            return status.heartbeat_mono
+        if status.producer_pid == 0 and status.heartbeat_mono > slot.started:
+            return status.heartbeat_mono
+        return 0.0
 
     def restart_due(self) -> None:
         """Spawn every worker whose (re)start time has come."""
@@ -341,7 +370,8 @@ class Arbiter:
         if force or now >= self._state_due:
             self._state_due = now + _STATE_EVERY_S
             extra = {"metrics_url": self.metrics.url if self.metrics else None,
-                     "config": self.options.config_path}
+                     "config": self.options.config_path, "started": self._started_wall,
+                     "stopped": self._stopped}
             try:
                 write_state(self.state_dir, self.pool, self._views, extra)
                 self._state_failing = False
@@ -373,6 +403,7 @@ class Arbiter:
             self._signals.close()
             self._signals = None
         if self._started:  # never overwrite the state file of a pool run by another process
+            self._stopped = True
             self.publish(force=True)
             log.info("pool %s stopped", self.pool)
 

@@ -51,11 +51,11 @@ class RingSet:
         return current is None or current[1] != geometry_for(camera)
 
     def drop(self, camera_id: str) -> None:
-        """Unlink the camera's ring (no-op if it has none)."""
+        """Unlink the ring of a camera removed from the config (no-op if it has none)."""
         with self._lock:
             current = self._owners.pop(camera_id, None)
             if current is not None:
-                current[0].unlink()
+                current[0].unlink(removed=True)
 
     def status(self, camera_id: str) -> RingStatus | None:
         """A header snapshot, or None if the camera has no ring."""

@@ -34,6 +34,8 @@ class WorkerSlot:
     started: float = 0.0                 # monotonic time of the last spawn
     restart_at: float | None = 0.0       # monotonic time of the next spawn; None: none planned
     spawns: int = 0
+    config_restarts: int = 0             # spawns that replaced a worker whose config changed
+    after_reload: bool = False           # the next spawn replaces a worker (config change)
     kill_at: float | None = None         # SIGKILL deadline after a SIGTERM we sent
     retiring: str | None = None          # why we stopped it: "remove", "replace", "stall"
     next_spec: WorkerSpec | None = None
@@ -49,7 +51,16 @@ class WorkerSlot:
 
     @property
     def restarts(self) -> int:
-        return max(self.spawns - 1, 0)
+        """Restarts after an exit or a hang; a reload's restarts are ``config_restarts``."""
+        return max(self.spawns - 1 - self.config_restarts, 0)
+
+    def replaced_by(self, spec: WorkerSpec, now: float) -> WorkerSlot:
+        """The slot that takes over after a config change, keeping the counts."""
+        fresh = WorkerSlot(spec)
+        fresh.spawns, fresh.restart_at = self.spawns, now
+        fresh.config_restarts = self.config_restarts + (1 if self.spawns else 0)
+        fresh.after_reload = self.spawns > 0
+        return fresh
 
     def plan_restart(self, code: int | None, now: float) -> float:
         """Record an exit and schedule the next spawn; returns the delay chosen."""
@@ -78,4 +89,4 @@ class WorkerSlot:
             pid=self.handle.pid if self.handle else 0, up=self.up, restarts=self.restarts,
             failures=self.backoff.failures, backoff_s=0.0 if self.up else pending,
             last_exit=self.last_exit, heartbeat_timeout_s=self.spec.heartbeat_timeout_s,
-            frame_timeout_s=self.spec.frame_timeout_s)
+            frame_timeout_s=self.spec.frame_timeout_s, config_restarts=self.config_restarts)

@@ -4,7 +4,10 @@ Why a file: the ring header knows a decoder's counters but not the supervisor's 
 count, pending backoff, why it last exited, inference workers). ``kvs-pool status`` runs as
 another process, possibly with the metrics endpoint disabled; a small JSON file written
 atomically (temp + rename) about once a second is the simplest thing it can read. It also
-records the pid and the metrics URL (the real port when configured as 0).
+records the pid and the metrics URL (the real port when configured as 0), when the supervisor
+started (``started``, Unix s) and, written last by a clean stop, ``stopped: true``: a reader
+tells a running pool from a stopped one and from one whose supervisor was killed (its file
+still says every worker is up) with ``supervisor_state``.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import psutil
+
 from kvs_pool.metrics import WorkerView
 
-__all__ = ["STATE_FILE", "state_path", "write_state", "read_state"]
+__all__ = ["STATE_FILE", "state_path", "write_state", "read_state", "supervisor_state"]
 
 STATE_FILE = "supervisor.json"
 
@@ -51,3 +56,17 @@ def read_state(state_dir: str) -> dict[str, Any] | None:
             return json.load(fh)
     except (OSError, ValueError):
         return None
+
+
+def supervisor_state(doc: dict[str, Any]) -> str:
+    """``running``, ``stopped`` (a clean stop) or ``gone`` (killed: its pid has no process, or
+    a younger process reuses it)."""
+    if doc.get("stopped"):
+        return "stopped"
+    try:
+        pid = int(doc.get("pid") or 0)
+        started = float(doc.get("started") or doc.get("updated") or 0.0)
+        alive = pid > 0 and psutil.Process(pid).create_time() <= started + 1.0
+    except (psutil.Error, TypeError, ValueError):
+        alive = False
+    return "running" if alive else "gone"

@@ -4,17 +4,22 @@ time, the text parses with prometheus_client's parser, /healthz names unhealthy 
 from __future__ import annotations
 
 import json
+import socket
+import struct
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import kvs_pool
-from kvs_pool.metrics import MetricsServer, WorkerView
+from kvs_pool.metrics import MetricsServer, PoolCollector, WorkerView
 from kvs_pool.ring import ConnectionState, RingGeometry, RingStatus, RingWriter, create_ring
 
 SIX = ("kvs_hls_reconnects", "kvs_hls_frames", "kvs_hls_url_refreshes", "kvs_hls_read_errors",
@@ -55,13 +60,16 @@ def pool(pool_name: str, tmp_path) -> Iterator[FakePool]:
             owner.unlink()
 
 
-def _write(pool: str, cam: str, frames: int) -> None:
+@contextmanager
+def _writing(pool: str, cam: str, frames: int) -> Iterator[RingWriter]:
+    """A live writer (this process) that wrote ``frames`` frames, attached until the block ends."""
     with RingWriter.attach(pool, cam) as writer:
         writer.set_state(ConnectionState.CONNECTED)
         for _ in range(frames):
             writer.loan(48, 64)[:] = 7
             writer.commit(time.time())
         writer.add(frames=frames, reconnects=1, read_errors=3)
+        yield writer
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -86,8 +94,8 @@ def test_metrics_text_parses_and_reads_the_rings(pool: FakePool, tmp_path) -> No
     server = MetricsServer(pool, "127.0.0.1", 0)
     server.start()
     try:
-        _write(pool.pool, "a", 5)
-        code, body = _get(server.url + "/metrics")
+        with _writing(pool.pool, "a", 5):
+            code, body = _get(server.url + "/metrics")
         assert code == 200
         samples = _samples(body.decode())
         for cam in ("a", "b"):
@@ -115,18 +123,20 @@ def test_healthz_names_unhealthy_cameras(pool: FakePool) -> None:
         code, body = _get(server.url + "/healthz")
         doc = json.loads(body)
         assert code == 503 and set(doc["unhealthy"]) == {"a", "b"}
-        _write(pool.pool, "a", 2)
-        _write(pool.pool, "b", 2)
-        # the writers closed but left state CONNECTED and fresh frames: healthy
-        code, body = _get(server.url + "/healthz")
-        assert code == 200, body
-        pool.views[1] = WorkerView(name="decoder-b", kind="decoder", camera_id="b", pid=0,
-                                   up=False, restarts=3, failures=3, backoff_s=10.0,
-                                   last_exit="killed by SIGKILL")
+        with _writing(pool.pool, "a", 2), _writing(pool.pool, "b", 2):
+            code, body = _get(server.url + "/healthz")
+            assert code == 200, body
+            pool.views[1] = WorkerView(name="decoder-b", kind="decoder", camera_id="b", pid=0,
+                                       up=False, restarts=3, failures=3, backoff_s=10.0,
+                                       last_exit="killed by SIGKILL")
+            code, body = _get(server.url + "/healthz")
+            doc = json.loads(body)
+            assert code == 503 and list(doc["unhealthy"]) == ["b"]
+            assert "decoder down" in doc["unhealthy"]["b"]
+        # the writers left state CONNECTED and fresh frames, but they are gone: not healthy
         code, body = _get(server.url + "/healthz")
         doc = json.loads(body)
-        assert code == 503 and list(doc["unhealthy"]) == ["b"]
-        assert "decoder down" in doc["unhealthy"]["b"]
+        assert code == 503 and doc["unhealthy"]["a"] == "connection disconnected", body
         assert _get(server.url + "/nope")[0] == 404
     finally:
         server.stop()
@@ -139,3 +149,67 @@ def test_busy_port_is_a_clear_error(pool: FakePool) -> None:
             MetricsServer(pool, "127.0.0.1", first.address[1])
     finally:
         first.stop()
+
+
+_KILLED_WRITER = """
+import sys, time
+from kvs_pool.ring import ConnectionState, RingWriter
+writer = RingWriter.attach(sys.argv[1], sys.argv[2])
+writer.set_state(ConnectionState.CONNECTED)
+for _ in range(30):
+    writer.loan(48, 64)[:] = 7
+    writer.commit(time.time())
+    time.sleep(0.01)
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def test_writer_killed_reads_disconnected_and_zero_fps(pool: FakePool) -> None:
+    """A decoder killed -9 leaves CONNECTED and its last fps in the header: once its process is
+    gone the collector reports disconnected and 0 fps (it kept the last values)."""
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, pool.pool, "a"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        collector = PoolCollector(pool)
+        live = _collected(collector)
+        assert live[("kvs_hls_connection_state", "a")] == 2
+        assert live[("kvs_pool_decode_fps", "a")] > 0
+        proc.kill()
+        proc.wait(30)
+        gone = _collected(collector)
+        assert gone[("kvs_hls_connection_state", "a")] == ConnectionState.DISCONNECTED
+        assert gone[("kvs_pool_decode_fps", "a")] == 0.0
+        assert gone[("kvs_hls_frames_total", "a")] == live[("kvs_hls_frames_total", "a")]
+        with RingWriter.attach(pool.pool, "a"):  # its successor has no rate of its own yet
+            assert _collected(collector)[("kvs_pool_decode_fps", "a")] == 0.0
+    finally:
+        proc.kill()
+        proc.wait(30)
+
+
+def _collected(collector: PoolCollector) -> dict[tuple[str, str], float]:
+    return {(s.name, s.labels.get("camera_id")): s.value for family in collector.collect()
+            for s in family.samples if "camera_id" in s.labels}
+
+
+def test_scraper_that_goes_away_costs_no_traceback(pool: FakePool, caplog, capfd) -> None:
+    """A scraper that resets its connection mid-request is one debug line, not a traceback
+    printed on the supervisor's stderr."""
+    server = MetricsServer(pool, "127.0.0.1", 0)
+    server.start()
+    try:
+        with caplog.at_level("DEBUG", logger="kvs_pool"):
+            sock = socket.create_connection(server.address, timeout=30)
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # headers not finished
+            time.sleep(0.3)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # RST
+            deadline = time.monotonic() + 30
+            while "went away" not in caplog.text:
+                assert time.monotonic() < deadline, capfd.readouterr().err
+                time.sleep(0.05)
+        assert "Traceback" not in capfd.readouterr().err
+    finally:
+        server.stop()

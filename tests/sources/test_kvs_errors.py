@@ -33,7 +33,7 @@ def test_fatal_session_errors_raise_at_once_in_state_error(
         source.read_frame()
     assert caught.value.code == code and not caught.value.retryable
     assert code in str(caught.value) and "cam-1" in str(caught.value)
-    assert source.stats.state == SourceState.ERROR
+    assert source.stats.state == SourceState.ERROR and source.stats.read_errors == 1
     assert control.backoff_waits() == []            # never retried hot
 
 
@@ -44,6 +44,8 @@ def test_unknown_stream_is_fatal_with_a_hint(emu: EmulatorServer) -> None:
     assert caught.value.code == "ResourceNotFoundException" and not caught.value.retryable
     assert "GetDataEndpoint" in str(caught.value) and "stream name" in str(caught.value)
     assert source.stats.state == SourceState.ERROR
+    # counted in kvs_hls_read_errors_total (it used to raise uncounted)
+    assert source.stats.read_errors == 1 and "ResourceNotFoundException" in source.stats.last_error
 
 
 def test_no_recent_fragments_waits_long_then_recovers(emu: EmulatorServer) -> None:
@@ -159,3 +161,20 @@ def test_actions_of_source_side_errors() -> None:
     assert action_for(FragmentDecodeError("bad")) is Action.SKIP
     assert action_for(HLSStreamError("stalled")) is Action.BACKOFF
     assert action_for(KVSConnectionError("x", "ResourceNotFoundException")) is Action.IDLE
+
+
+def test_refresh_after_a_403_says_so(emu: EmulatorServer, caplog: pytest.LogCaptureFixture) -> None:
+    """The refresh a 403 forces is logged as such, not as a scheduled one "before expiry"."""
+    source = make_source(emu)
+    expired = []
+
+    def step(seen: list) -> bool:
+        if len(seen) == 5:
+            expired.append(emu.expire_sessions())
+        return len(seen) >= 20 and source.stats.url_refreshes == 1
+
+    with caplog.at_level("INFO", logger="kvs_pool.sources"), source:
+        read_until(source, step)
+    refreshed = [r.getMessage() for r in caplog.records if "refreshed" in r.getMessage()]
+    assert expired == [1] and len(refreshed) == 1, refreshed
+    assert "after HTTP 403" in refreshed[0] and "before expiry" not in refreshed[0], refreshed

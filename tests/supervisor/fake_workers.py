@@ -25,3 +25,24 @@ def obedient(payload: object, stop: threading.Event) -> int:
     """Runs until SIGTERM, then exits 0."""
     stop.wait()
     return 0
+
+
+def beats_then_exits(payload: tuple, stop: threading.Event) -> int:
+    """A decoder-like worker: ``payload`` = (pool, camera_id, beat_s, linger_s, code). It
+    heartbeats the camera's ring for ``beat_s`` s, detaches from it (the producer pid is
+    cleared, as a real decoder does on its way out), lingers ``linger_s`` s (a real worker's
+    exit: logging shutdown, interpreter teardown; ``None``: until SIGTERM), exits ``code``."""
+    from kvs_pool.ring import RingWriter
+    pool, camera_id, beat_s, linger_s, code = payload
+    writer = RingWriter.attach(pool, camera_id)
+    deadline = time.monotonic() + beat_s
+    while time.monotonic() < deadline and not stop.is_set():
+        writer.heartbeat()
+        time.sleep(0.05)
+    writer.heartbeat()
+    writer.close()
+    if linger_s is None:
+        stop.wait()
+    else:
+        time.sleep(linger_s)
+    return code

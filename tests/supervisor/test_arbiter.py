@@ -4,6 +4,10 @@ backoff, a worker that never heartbeats is replaced, a removed worker is stopped
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import urllib.error
+import urllib.request
 import time
 from collections.abc import Iterator
 
@@ -15,6 +19,7 @@ from kvs_pool.supervisor import Arbiter, RunOptions, WorkerSpec
 from kvs_pool.supervisor.signals import SignalQueue
 from kvs_pool.supervisor.slot import WorkerSlot
 from kvs_pool.workers import EXIT_CONFIG
+from polling import wait_for
 
 POLICY = BackoffPolicy(initial_s=0.2, max_s=30, reset_after_s=60)
 
@@ -83,3 +88,89 @@ def test_worker_without_heartbeat_is_replaced_and_removed_worker_stopped(arbiter
     assert slot.last_exit in ("stopped cleanly (exit 0)", "killed by SIGTERM"), slot.last_exit
     arbiter.retire(slot, "remove")
     _tick_until(arbiter, lambda: "silent" not in arbiter.slots)
+
+
+def _decoder(arb: Arbiter, payload: tuple, timeout_s: float) -> WorkerSlot:
+    """A decoder-kind test worker on the fixture's camera ``c`` (its ring is created at spawn)."""
+    slot = _add(arb, "decoder-c", "beats_then_exits", payload, heartbeat_timeout_s=timeout_s)
+    object.__setattr__(slot.spec, "kind", "decoder")
+    object.__setattr__(slot.spec, "camera_id", "c")
+    return slot
+
+
+def test_worker_detached_from_its_ring_is_not_hung_while_its_beat_is_fresh(arbiter) -> None:
+    """Deterministic half of the false "hung" race: a decoder that lived longer than its stall
+    limit detaches from its ring (producer pid cleared) on its way out. Its last heartbeat is
+    fresh, so the stall check must not call it hung (it used to fall back to its start time)."""
+    slot = _decoder(arbiter, (arbiter.pool, "c", 0.3, None, 0), timeout_s=20.0)
+    arbiter.restart_due()
+    assert slot.up
+    slot.started -= 100.0  # as if it had run for 100 s (> 20 s limit) before leaving
+    wait_for(lambda: (s := arbiter.rings.status("c")) and s.writer_starts and not s.producer_pid,
+             what="the worker to detach from its ring")
+    arbiter.check_stalls()
+    assert slot.retiring is None and slot.kill_at is None
+
+
+def test_worker_exiting_on_its_own_after_the_stall_limit_keeps_its_exit(arbiter, caplog) -> None:
+    """Real-process half: the worker heartbeats past its 5 s limit, detaches, takes 2 s to
+    exit 3 (limits generous for a loaded machine: a spawn must beat within 5 s). The supervisor
+    must report exit 3 and its maximum backoff, never "hung" + SIGTERM."""
+    slot = _decoder(arbiter, (arbiter.pool, "c", 6.0, 2.0, EXIT_CONFIG), timeout_s=5.0)
+    arbiter.restart_due()
+    with caplog.at_level("INFO", logger="kvs_pool.supervisor.arbiter"):
+        _tick_until(arbiter, lambda: slot.last_exit)
+    assert not [r for r in caplog.records if "hung" in r.getMessage()], caplog.text
+    assert "failed permanently" in slot.last_exit, slot.last_exit
+    assert slot.delay > 0.8 * 30 - 1
+
+
+def test_config_change_restart_is_not_counted_as_a_failure(arbiter, caplog) -> None:
+    """A restart asked by a reload has its own reason in the log, the worker table and metrics:
+    it is not a crash restart."""
+    slot = _add(arbiter, "steady", "obedient", heartbeat_timeout_s=600)
+    arbiter.restart_due()
+    first = slot.handle.pid
+    changed = dataclasses.replace(slot.spec, fingerprint="v2")
+    with caplog.at_level("INFO", logger="kvs_pool.supervisor.arbiter"):
+        arbiter.apply({"steady": changed})
+        _tick_until(arbiter, lambda: arbiter.slots["steady"].up
+                    and arbiter.slots["steady"].handle.pid != first)
+    fresh = arbiter.slots["steady"]
+    view = fresh.view(time.monotonic())
+    assert (view.restarts, view.config_restarts) == (0, 1)
+    started = [r.getMessage() for r in caplog.records if "started, pid" in r.getMessage()]
+    assert started and "config change" in started[-1] and "restart" not in started[-1], started
+
+
+def test_healthz_is_not_healthy_before_the_cameras_have_started(pool_name, tmp_path) -> None:
+    """The endpoint starts before the workers: until every configured camera has a decoder that
+    reported, a readiness probe must read 503 naming the camera (it read 200: no camera yet)."""
+    config = parse_config(f"pool: {{name: {pool_name}, state_dir: {tmp_path}, "
+                          "metrics: {port: 0}}\n"
+                          "cameras: [{id: c, source: {url: 'http://127.0.0.1:9/x'}}]\n")
+    arb = Arbiter(config, RunOptions())
+    arb.start_metrics()
+    try:
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(arb.metrics.url + "/healthz", timeout=30)
+        assert failed.value.code == 503
+        body = json.loads(failed.value.read())
+        assert body["healthy"] is False and "c" in body["unhealthy"]
+    finally:
+        arb.metrics.stop()
+
+
+def test_start_warns_about_a_metrics_endpoint_beyond_loopback(pool_name, tmp_path,
+                                                              caplog) -> None:
+    config = parse_config(f"pool: {{name: {pool_name}, state_dir: {tmp_path}, "
+                          "metrics: {host: 0.0.0.0, port: 0}}\n"
+                          "cameras: [{id: c, source: {url: 'http://127.0.0.1:9/x'}}]\n")
+    arb = Arbiter(config, RunOptions(config_path="pool.yaml", kill_grace_s=0.5))
+    with caplog.at_level("WARNING", logger="kvs_pool.supervisor.arbiter"):
+        try:
+            arb.start()
+        finally:
+            arb.stop()
+    assert ("pool.yaml:pool.metrics.host: 0.0.0.0 is not a loopback address" in caplog.text
+            ), caplog.text

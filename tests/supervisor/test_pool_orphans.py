@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 
 from polling import wait_for
 def test_children_exit_when_the_supervisor_is_killed(pool_run, live_camera) -> None:
@@ -17,7 +19,22 @@ def test_children_exit_when_the_supervisor_is_killed(pool_run, live_camera) -> N
     pool_run.proc.wait(30)
     wait_for(lambda: not pool_run.group_alive(), 30, "the orphaned workers to exit")
     assert len(pool_run.segments()) == 2  # nobody could unlink them
+    killed = _status(pool_run)  # its state file still lists every decoder "up"
+    assert killed.returncode == 1, killed.stdout + killed.stderr
+    assert f"not running: its supervisor (pid {pool_run.proc.pid}) is gone" in killed.stdout
+    rows = [line.split() for line in killed.stdout.splitlines() if line[:2] in ("a ", "b ")]
+    assert len(rows) == 2 and all(row[2] == "0.0" for row in rows), killed.stdout  # no fps
+    assert not any(line.endswith(" up") for line in killed.stdout.splitlines()), killed.stdout
     pool_run.start()  # the same pool again: adopts or sweeps the dead run's rings
     for cam in "ab":
         pool_run.wait_frames(cam, more_than=pool_run.frames(cam), timeout=120)
+    running = _status(pool_run)
+    assert running.returncode == 0 and "not running" not in running.stdout, running.stdout
     pool_run.assert_clean_exit()
+    stopped = _status(pool_run)
+    assert stopped.returncode == 1 and "stopped" in stopped.stdout + stopped.stderr, stopped
+
+
+def _status(pool_run) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kvs_pool", "status", str(pool_run.config_path)],
+                          capture_output=True, text=True, timeout=120)
