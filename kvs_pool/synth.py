@@ -80,10 +80,19 @@ def frames(spec: VideoSpec) -> Iterator[np.ndarray]:
 def _add_stream(container: av.container.OutputContainer, spec: VideoSpec) -> av.VideoStream:
     stream = container.add_stream("libx264", rate=spec.fps)
     stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
-    stream.time_base = Fraction(1, spec.fps * 1000)
+    stream.time_base = Fraction(1, _timescale(spec.fps))
     stream.options = {"g": str(spec.gop), "keyint_min": str(spec.gop), "sc_threshold": "0",
                       "bf": str(spec.bframes), "preset": spec.preset}
     return stream
+
+
+def _timescale(fps: int) -> int:
+    """Ticks per second: 1000 per frame, at least 10,000 (FFmpeg's MP4 muxer refuses
+    coarser track timescales, e.g. 5,000 for a 5 fps clip)."""
+    scale = fps * 1000
+    while scale < 10_000:
+        scale *= 2
+    return scale
 
 
 def encode_file(path: str | Path, spec: VideoSpec, fmt: str | None = None,
@@ -98,7 +107,7 @@ def encode_file(path: str | Path, spec: VideoSpec, fmt: str | None = None,
         stream = _add_stream(container, spec)
         for n, image in enumerate(frames(spec)):
             frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-            frame.pts = n * 1000
+            frame.pts = n * (_timescale(spec.fps) // spec.fps)
             frame.time_base = stream.time_base
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))

@@ -38,3 +38,14 @@ def test_still_after_stops_the_box_and_nothing_else_changes() -> None:
     assert not np.array_equal(images[8][stamp], images[9][stamp])     # moving
     assert all(np.array_equal(images[10][stamp], images[n][stamp]) for n in range(11, 20))
     assert [frame_index(image) for image in images] == list(range(20))
+
+
+def test_low_frame_rates_encode(tmp_path: Path) -> None:
+    """5 fps gave a 5,000 Hz MP4 track timescale, which FFmpeg's muxer refused."""
+    for fps in (1, 5):
+        path = encode_file(tmp_path / f"clip{fps}.mp4",
+                           VideoSpec(width=320, height=96, fps=fps, gop=5, frames=10))
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            decoded = [frame_index(f.to_ndarray(format="bgr24")) for f in container.decode(stream)]
+            assert decoded == list(range(10)) and float(stream.average_rate) == fps
