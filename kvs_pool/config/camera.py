@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from kvs_pool.backoff import BackoffPolicy
+from kvs_pool.stall import frame_timeout
 from kvs_pool.config.schema import (
     at_least, between, greater_than, matches, not_empty, one_of_schemes, setting,
 )
@@ -64,15 +65,10 @@ class StallConfig:
     heartbeat_timeout_s: float = setting(20.0, check=greater_than(0))
     frame_timeout_s: float | None = setting(None, check=greater_than(0),
                                             doc="null: derived from the frame rate")
-    FLOOR_S: ClassVar[float] = 15.0
-    FRAMES: ClassVar[float] = 5.0
-
     def frame_timeout(self, fps: float | None) -> float:
-        """Seconds without a frame before the source reconnects: the configured value, else
-        ``max(15 s, 5 frame intervals)`` so low-fps sources are not killed."""
-        if self.frame_timeout_s is not None:
-            return self.frame_timeout_s
-        return max(self.FLOOR_S, self.FRAMES / fps) if fps else self.FLOOR_S
+        """Seconds without a frame at ``fps`` before the source reconnects
+        (``kvs_pool.stall.frame_timeout``)."""
+        return frame_timeout(fps, configured_s=self.frame_timeout_s)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,7 +2,8 @@
 
 A camera is healthy when its decoder process is up, its heartbeat is fresher than the stall
 timeout, its connection state is ``connected`` and its last frame is younger than the camera's
-frame timeout (which scales with the stream's rate, so low-fps cameras are not flagged).
+frame timeout: the one rule of ``kvs_pool.stall``, at the rate the ring is written (what the
+stream delivers after sampling), so a healthy 0.05 fps camera gets 100 s, as its source does.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from kvs_pool.metrics.liveness import current
 from kvs_pool.metrics.view import PoolView, WorkerView
 from kvs_pool.ring import ConnectionState, RingStatus
+from kvs_pool.stall import frame_timeout
 
 __all__ = ["camera_problem", "unhealthy_cameras"]
 
@@ -25,8 +27,9 @@ def camera_problem(worker: WorkerView | None, status: RingStatus | None) -> str 
         return f"decoder heartbeat {status.heartbeat_age:.1f} s old"
     if status.state != ConnectionState.CONNECTED:
         return f"connection {ConnectionState(status.state).name.lower()}"
-    if status.last_frame_age > worker.frame_timeout_s:
-        return f"no frame for {status.last_frame_age:.1f} s"
+    limit = frame_timeout(status.fps, worker.target_fps, worker.frame_timeout_s)
+    if status.last_frame_age > limit:
+        return f"no frame for {status.last_frame_age:.1f} s (limit {limit:.1f} s)"
     return None
 
 

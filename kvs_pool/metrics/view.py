@@ -29,7 +29,8 @@ class WorkerView:
     backoff_s: float            # delay of the pending restart (0: running or restarting now)
     last_exit: str = ""
     heartbeat_timeout_s: float = 20.0
-    frame_timeout_s: float = 15.0
+    frame_timeout_s: float | None = None   # configured (None: kvs_pool.stall derives it)
+    target_fps: float | None = None
     config_restarts: int = 0    # restarts asked by a reload (its config changed)
 
 

@@ -27,6 +27,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from kvs_pool.stall import frame_timeout
+
 __all__ = [
     "SourceState", "SourceStats", "FrameSource", "BufferFactory", "ProgressHook",
     "SourceControl", "frame_timeout", "allocate",
@@ -36,9 +38,6 @@ BufferFactory = Callable[[int, int, int], np.ndarray]
 """``into(height, width, channels)`` -> writable (h, w, c) uint8 buffer for the next kept frame."""
 ProgressHook = Callable[[], None]
 """Called while the source waits or works (at least every ``progress_interval_s``)."""
-
-STALL_FLOOR_S = 15.0
-STALL_FRAMES = 5.0
 
 
 class SourceState(IntEnum):
@@ -156,18 +155,3 @@ class SourceControl:
                 self.sleep(step)
             self.progress()
         return False
-
-
-def frame_timeout(stream_fps: float | None, target_fps: float | None = None,
-                  configured_s: float | None = None) -> float:
-    """Seconds without a delivered frame before a source counts as stalled and reconnects.
-
-    The configured value wins; else ``max(15 s, 5 intervals)`` of the slower of the stream's and
-    the target rate, so a 0.2 fps camera (or one sampled at 0.1 fps) is given 50 s, not killed.
-    """
-    if configured_s is not None:
-        return configured_s
-    rates = [r for r in (stream_fps, target_fps) if r and r > 0]
-    if not rates:
-        return STALL_FLOOR_S
-    return max(STALL_FLOOR_S, STALL_FRAMES / min(rates))

@@ -89,4 +89,5 @@ class WorkerSlot:
             pid=self.handle.pid if self.handle else 0, up=self.up, restarts=self.restarts,
             failures=self.backoff.failures, backoff_s=0.0 if self.up else pending,
             last_exit=self.last_exit, heartbeat_timeout_s=self.spec.heartbeat_timeout_s,
-            frame_timeout_s=self.spec.frame_timeout_s, config_restarts=self.config_restarts)
+            frame_timeout_s=self.spec.frame_timeout_s, target_fps=self.spec.target_fps,
+            config_restarts=self.config_restarts)

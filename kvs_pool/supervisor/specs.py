@@ -41,7 +41,8 @@ class WorkerSpec:
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     heartbeat_timeout_s: float = 20.0
     startup_grace_s: float = 0.0        # allowed before the first heartbeat (max with timeout)
-    frame_timeout_s: float = 15.0
+    frame_timeout_s: float | None = None   # configured; None: derived (kvs_pool.stall)
+    target_fps: float | None = None
     env: tuple[tuple[str, str], ...] = ()
 
 
@@ -65,7 +66,7 @@ def decoder_spec(config: PoolConfig, camera: CameraConfig) -> WorkerSpec:
         payload=args, fingerprint=args,
         camera_id=camera.id, backoff=camera.backoff.policy(),
         heartbeat_timeout_s=camera.stall.heartbeat_timeout_s,
-        frame_timeout_s=camera.frame_timeout_s, env=env)
+        frame_timeout_s=camera.stall.frame_timeout_s, target_fps=camera.target_fps, env=env)
 
 
 def inference_spec(config: PoolConfig, pipeline: PipelineConfig) -> WorkerSpec:

@@ -3,6 +3,7 @@ time, the text parses with prometheus_client's parser, /healthz names unhealthy 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import struct
@@ -20,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import kvs_pool
 from kvs_pool.metrics import MetricsServer, PoolCollector, WorkerView
+from kvs_pool.metrics.health import camera_problem
 from kvs_pool.ring import ConnectionState, RingGeometry, RingStatus, RingWriter, create_ring
 
 SIX = ("kvs_hls_reconnects", "kvs_hls_frames", "kvs_hls_url_refreshes", "kvs_hls_read_errors",
@@ -213,3 +215,22 @@ def test_scraper_that_goes_away_costs_no_traceback(pool: FakePool, caplog, capfd
         assert "Traceback" not in capfd.readouterr().err
     finally:
         server.stop()
+
+
+def test_a_slow_camera_is_healthy_between_its_frames(pool: FakePool) -> None:
+    """One stall rule (kvs_pool.stall) at the rate the ring is written: a 0.05 fps camera 40 s
+    after its last frame is healthy (limit 100 s), as its source sees it; at 1 fps it is not.
+    Was: /healthz used the target fps (none here: 15 s) and called it unhealthy."""
+    decoder = WorkerView(name="decoder-a", kind="decoder", camera_id="a", pid=0, up=True,
+                         restarts=0, failures=0, backoff_s=0.0)
+    with _writing(pool.pool, "a", 2):
+        now = time.monotonic()
+        status = dataclasses.replace(pool.owners["a"].status(), heartbeat_mono=now - 0.5,
+                                     last_frame_mono=now - 40.0)
+        assert camera_problem(decoder, dataclasses.replace(status, fps=0.05)) is None
+        problem = camera_problem(decoder, dataclasses.replace(status, fps=1.0))
+        assert problem is not None and problem.startswith("no frame for 40.") \
+            and problem.endswith("(limit 15.0 s)")
+        configured = dataclasses.replace(decoder, frame_timeout_s=30.0)
+        assert "limit 30.0 s" in str(camera_problem(configured,
+                                                    dataclasses.replace(status, fps=0.05)))
