@@ -19,6 +19,7 @@ from kvs_pool.config.publish import (
     DynamoDBPublisherConfig, JsonlPublisherConfig, KinesisPublisherConfig, LogPublisherConfig,
     OutboxConfig, PublisherConfig, S3PublisherConfig,
 )
+from kvs_pool.config.publish import MqttPublisherConfig, WebhookPublisherConfig
 from kvs_pool.errors import ConfigError
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "YoloDetectorConfig", "RoiZone", "ConfirmConfig",
     "PublisherConfig", "KinesisPublisherConfig", "S3PublisherConfig", "DynamoDBPublisherConfig",
     "JsonlPublisherConfig", "LogPublisherConfig", "OutboxConfig",
+    "MqttPublisherConfig", "WebhookPublisherConfig",
 ]
