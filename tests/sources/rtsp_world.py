@@ -10,22 +10,16 @@ from __future__ import annotations
 import os
 import select
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.servers import free_port, stop_server
+
 SCRIPT = Path(__file__).with_name("rtsp_server.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
 PASSWORD_ENV = "RTSP_TEST_PASSWORD"
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now (the server binds it a moment later)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -61,18 +55,8 @@ class RtspServer:
 
     def stop(self) -> None:
         """SIGTERM (after SIGCONT, in case it is paused), then SIGKILL; reaped."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        if self.proc is not None:
+            stop_server(self.proc)
         self.proc = None
 
     def pause(self) -> None:
