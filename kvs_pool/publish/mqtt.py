@@ -9,8 +9,9 @@ Topics (``<p>`` = ``topic_prefix``, default ``kvs_pool``; all QoS 1):
 | ``<p>/<camera>/<label>`` | how many presences of ``label`` are open on ``camera`` (``"2"``) | yes |
 | ``<p>/available`` | ``online`` once connected; ``offline`` on close, or the broker's last will | yes |
 
-Delivery: an event counts as delivered when the broker acknowledged it (PUBACK) within
-``timeout_s``. While the client is not connected (paho reconnects by itself in its network
+Delivery: a batch is published at once (pipelined on the one connection) and an event counts
+as delivered when the broker acknowledged it (PUBACK) within ``timeout_s`` of the batch. While
+the client is not connected (paho reconnects by itself in its network
 thread, 1 s -> 30 s), items fail at once without being handed to paho, so the outbox keeps
 them in order and retries with its backoff: an outage delays events, never drops them. An event
 whose PUBACK did not come may be sent twice (at least once: subscribers de-duplicate on
@@ -29,6 +30,7 @@ import logging
 import os
 import ssl
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +85,7 @@ class MqttPublisher:
         self.batch_size = max(1, params.batch_size)
         self._open: dict[tuple[str, str], set[str]] = {}
         self._connected = threading.Event()
+        self._closing = False
         self.client = self._make_client()
         self.client.connect_async(params.host, params.port, keepalive=params.keepalive_s)
         self.client.loop_start()
@@ -116,21 +119,26 @@ class MqttPublisher:
 
     def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason: Any,
                        _props: Any = None) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._closing:
             log.warning("%s: disconnected (%s); reconnecting", self.name, reason)
         self._connected.clear()
 
     def publish(self, items: Sequence[OutboxItem]) -> list[Outcome]:
-        """Publish each event and wait for its PUBACK; a camera stops at its first failure."""
-        return publish_each(items, self._send)
-
-    def _send(self, item: OutboxItem) -> Outcome:
+        """Publish the batch at once, then collect PUBACKs in order (one deadline for all); a
+        camera's items after its first failure get no outcome and stay queued (see above)."""
         if not self._connected.is_set():
-            return Outcome(item.seq, False, "not connected to the broker")
+            return publish_each(items, lambda i: Outcome(i.seq, False, "not connected"))
+        infos = {item.seq: self._publish_event(item) for item in items}
+        deadline = time.monotonic() + self.params.timeout_s
+        return publish_each(items, lambda item: self._acked(item, infos[item.seq], deadline))
+
+    def _publish_event(self, item: OutboxItem) -> Any:
         body = json.dumps(item.event, separators=(",", ":"), sort_keys=True)
-        info = self.client.publish(self._topic("events"), body, qos=QOS)
+        return self.client.publish(self._topic("events"), body, qos=QOS)
+
+    def _acked(self, item: OutboxItem, info: Any, deadline: float) -> Outcome:
         try:
-            info.wait_for_publish(self.params.timeout_s)
+            info.wait_for_publish(max(0.0, deadline - time.monotonic()))
         except (RuntimeError, ValueError) as exc:   # queue full / not connected meanwhile
             return Outcome(item.seq, False, f"publish failed: {exc}")
         if not info.is_published():
@@ -155,6 +163,7 @@ class MqttPublisher:
 
     def close(self) -> None:
         """Say ``offline`` (retained), disconnect cleanly and stop the network thread."""
+        self._closing = True
         if self._connected.is_set():
             info = self.client.publish(self._topic("available"), OFFLINE, qos=QOS, retain=True)
             try:
