@@ -178,8 +178,7 @@ def mqtt_figures(count: int, workdir: Path) -> dict[str, Any]:
         bare.loop_stop()
         publisher = MqttPublisher(MqttParams(host="127.0.0.1", port=broker.port,
                                              topic_prefix="bench"))
-        while not publisher._connected.is_set():
-            time.sleep(0.01)
+        assert publisher.wait_connected(30), "the MQTT publisher could not connect"
         events = make_events(count)
         eps = drain_rate(publisher, events, workdir)
         time.sleep(1.0)

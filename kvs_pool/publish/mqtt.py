@@ -123,6 +123,10 @@ class MqttPublisher:
             log.warning("%s: disconnected (%s); reconnecting", self.name, reason)
         self._connected.clear()
 
+    def wait_connected(self, timeout: float) -> bool:
+        """True once connected to the broker (False after ``timeout`` seconds)."""
+        return self._connected.wait(timeout)
+
     def publish(self, items: Sequence[OutboxItem]) -> list[Outcome]:
         """Publish the batch at once, then collect PUBACKs in order (one deadline for all); a
         camera's items after its first failure get no outcome and stay queued (see above)."""

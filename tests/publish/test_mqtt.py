@@ -21,6 +21,7 @@ from mqttworld import Broker, Subscriber, make_tls_files
 from kvs_pool.config import parse_config
 from kvs_pool.errors import ConfigError
 from kvs_pool.publish import MqttParams, MqttPublisher, build_publishers, open_publishing
+from kvs_pool.publish.base import OutboxItem
 from tests.polling import wait_for
 
 PREFIX = "site1"
@@ -87,8 +88,7 @@ CHILD = """
 import sys, time
 from kvs_pool.publish import MqttParams, MqttPublisher
 p = MqttPublisher(MqttParams(host="127.0.0.1", port=int(sys.argv[1]), topic_prefix=sys.argv[2]))
-while not p._connected.is_set():
-    time.sleep(0.05)
+assert p.wait_connected(30)
 print("ready", flush=True)
 time.sleep(600)
 """
@@ -166,7 +166,6 @@ def test_username_password_over_tls(tmp_path: Path, subscribers: list[Subscriber
         bad = _publisher(broker, username="pool", password_file=str(tmp_path / "bad"),
                          tls=True, ca_file=str(tls["ca"]), client_id="bad")
         item_event = make_event("cam-a", 1)
-        from kvs_pool.publish.base import OutboxItem
         item = OutboxItem(1, item_event["event_id"], "cam-a", item_event)
         wait_for(lambda: good.publish([item])[0].ok, 30, "a delivery over TLS")
         assert not bad.publish([item])[0].ok
