@@ -30,6 +30,7 @@ import http.client
 import json
 import logging
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +58,14 @@ class WebhookParams:
     batch_size: int = 50
 
 
+def _public(url: str) -> str:
+    """``url`` without user info, query or fragment (tokens live there): the publisher's name,
+    which is a metric label and in every log line."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 def sign(key: bytes, body: bytes) -> str:
     """The signature header's value for ``body``."""
     return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
@@ -69,7 +78,7 @@ class WebhookPublisher:
 
     def __init__(self, params: WebhookParams) -> None:
         self.params = params
-        self.name = f"webhook:{params.url.split('?', 1)[0]}"
+        self.name = f"webhook:{_public(params.url)}"
         self.batch_size = max(1, params.batch_size)
         secret = read_secret(params.secret_env, params.secret_file, f"{self.name}: secret")
         self._key = secret.encode() if secret is not None else None

@@ -96,6 +96,8 @@ def test_events_are_posted_signed_with_hmac_sha256(hook: Hook, key_env: str,
     events = [make_event("cam-a", n) for n in range(3)]
     _drain(tmp_path / "o.sqlite", publisher, events)
     assert publisher.name == f"webhook:http://127.0.0.1:{hook.server_address[1]}/hook"
+    secret_url = "https://u:pw@hooks.example.com/x?token=t0k"   # name = metric label, log text
+    assert WebhookPublisher(WebhookParams(secret_url)).name == "webhook:https://hooks.example.com/x"
     assert [json.loads(body) for _, body in hook.received] == events
     for headers, body in hook.received:
         want = "sha256=" + hmac.new(KEY.encode(), body, hashlib.sha256).hexdigest()
