@@ -89,7 +89,8 @@ class MqttPublisherConfig:
     type: Literal["mqtt"] = "mqtt"
     host: str = setting(check=not_empty, doc="the broker's host name or address")
     port: int = setting(1883, check=between(1, 65535), doc="1883; 8883 is usual with tls")
-    topic_prefix: str = setting("kvs_pool", check=matches(r"[^#+\s]+", "a topic without + # or spaces"))
+    topic_prefix: str = setting(
+        "kvs_pool", check=matches(r"[^#+\s]+", "a topic without + # or spaces"))
     client_id: str | None = setting(None, check=not_empty, doc="null: kvs-pool-<prefix>-<pid>")
     username: str | None = setting(None, check=not_empty)
     password_env: str | None = setting(None, check=_ENV_NAME)

@@ -3,17 +3,17 @@ other MQTT users take them as they take Frigate's.
 
 Topics (``<p>`` = ``topic_prefix``, default ``kvs_pool``; all QoS 1):
 
-| topic | payload | retained |
-| --- | --- | --- |
-| ``<p>/events`` | the event JSON (``type`` start / end, see ``kvs_pool.pipeline.events``) | no |
-| ``<p>/<camera>/<label>`` | how many presences of ``label`` are open on ``camera`` (``"2"``) | yes |
-| ``<p>/available`` | ``online`` once connected; ``offline`` on close, or the broker's last will | yes |
+* ``<p>/events``: the event JSON (``type`` start / end, see ``kvs_pool.pipeline.events``).
+* ``<p>/<camera>/<label>``: how many presences of ``label`` are open on ``camera`` (``"2"``),
+  retained.
+* ``<p>/available``: ``online`` once connected; ``offline`` on close, or as the broker's last
+  will when the process dies; retained.
 
 Delivery: a batch is published at once (pipelined on the one connection) and an event counts
 as delivered when the broker acknowledged it (PUBACK) within ``timeout_s`` of the batch. While
-the client is not connected (paho reconnects by itself in its network
-thread, 1 s -> 30 s), items fail at once without being handed to paho, so the outbox keeps
-them in order and retries with its backoff: an outage delays events, never drops them. An event
+the client is not connected (paho reconnects by itself in its network thread, 1 s -> 30 s),
+items fail at once without being handed to paho, so the outbox keeps them in order and retries
+with its backoff: an outage delays events, never drops them. An event
 whose PUBACK did not come may be sent twice (at least once: subscribers de-duplicate on
 ``event_id``); per camera, first occurrences keep the outbox's order. Counts follow start and
 end events by ``presence_id`` (a repeated event does not count twice) and are not awaited.

@@ -14,12 +14,12 @@ unsigned (no signature header).
 
 Answers:
 
-| answer | outcome |
-| --- | --- |
-| 2xx | delivered |
-| 5xx, 408, network error, timeout | failed: the outbox retries it with backoff, the camera's later events wait behind it |
-| 429 | failed and throttled (the same, counted as throttling) |
-| any other 4xx (400, 401, 404, 413, ...) | rejected: the receiver refuses this event for good; retrying cannot help, so it is logged (ERROR, with the answer) and counted as ``rejected``, and the camera's later events go on |
+* 2xx: delivered.
+* 5xx, 408, a network error or a timeout: failed; the outbox retries it with backoff and the
+  camera's later events wait behind it. 429: the same, reported as throttling.
+* any other 4xx (400, 401, 404, 413, ...): rejected. The receiver refuses this event for good
+  and retrying cannot help, so it is logged (ERROR, with the answer), counted as ``rejected``,
+  and the camera's later events go on.
 """
 
 from __future__ import annotations
