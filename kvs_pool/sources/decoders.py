@@ -53,6 +53,7 @@ stream changed size) and return it; valid until the reader's generator is advanc
 Decoded = tuple[Fill | None, float]
 MAX_DECODE_ERRORS = 25   # consecutive undecodable packets before the connection counts as broken
 _I420 = ("yuv420p",)
+PROBE_TIMEOUT_S = 2.0    # the longest _why_not_open waits for PyAV's reason
 
 
 @dataclass(frozen=True)
@@ -100,12 +101,15 @@ def _reason(exc: BaseException) -> str:
 
 def _why_not_open(settings: ReaderSettings) -> str:
     """Why OpenCV could not open a network URL: OpenCV only says "no", so ask PyAV once (it
-    reports e.g. "Server returned 401 Unauthorized"); files get the generic reason."""
+    reports e.g. "Server returned 401 Unauthorized"); files get the generic reason. The probe
+    waits at most ``PROBE_TIMEOUT_S`` (an answer like a 401 comes at once; a silent server must
+    not double the time an open blocks the decoder's heartbeat)."""
     generic = "unreachable, refused, timed out or not a video"
     if "://" not in settings.url or settings.url.startswith("file:"):
         return generic
     try:
-        av.open(settings.url, timeout=settings.open_timeout_s,
+        av.open(settings.url, timeout=min(settings.open_timeout_s or PROBE_TIMEOUT_S,
+                                          PROBE_TIMEOUT_S),
                 options=dict(settings.ffmpeg_options)).close()
     except (av.FFmpegError, OSError) as exc:
         return _reason(exc)
