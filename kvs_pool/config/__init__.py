@@ -20,6 +20,7 @@ from kvs_pool.config.publish import (
     DynamoDBPublisherConfig, JsonlPublisherConfig, KinesisPublisherConfig, LogPublisherConfig,
     OutboxConfig, PublisherConfig, S3PublisherConfig,
 )
+from kvs_pool.config.publish import MqttPublisherConfig, WebhookPublisherConfig
 from kvs_pool.errors import ConfigError
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "PublisherConfig", "KinesisPublisherConfig", "S3PublisherConfig", "DynamoDBPublisherConfig",
     "JsonlPublisherConfig", "LogPublisherConfig", "OutboxConfig",
     "AssignmentConfig",
+    "MqttPublisherConfig", "WebhookPublisherConfig",
 ]

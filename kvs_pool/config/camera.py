@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from kvs_pool.backoff import BackoffPolicy
 from kvs_pool.stall import frame_timeout
@@ -110,10 +110,26 @@ class SourceConfig:
     kvs: KvsSource | None = None
     url: str | None = setting(None, check=check_url, kind="location",
                               doc="rtsp(s)://, http(s):// (HLS), file:// or a plain path")
+    transport: Literal["tcp", "udp"] | None = setting(
+        None, doc="rtsp(s) only: RTP over the RTSP connection (tcp) or over UDP; null: tcp")
+    username: str | None = setting(None, check=not_empty, doc="rtsp(s) only: user name")
+    password_env: str | None = setting(
+        None, check=matches(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name"),
+        doc="rtsp(s) only: the environment variable holding the password")
+    password_file: str | None = setting(None, kind="path",
+                                        doc="rtsp(s) only: a file holding the password")
 
     def validate(self) -> Iterator[tuple[str, str]]:
         if (self.kvs is None) == (self.url is None):
             yield "", "set exactly one of 'kvs' (a Kinesis Video stream) or 'url'"
+        rtsp = self.url is not None and self.url.lower().startswith(("rtsp://", "rtsps://"))
+        for key in ("transport", "username", "password_env", "password_file"):
+            if getattr(self, key) is not None and not rtsp:
+                yield key, "applies to rtsp:// and rtsps:// URLs only"
+        if self.password_env is not None and self.password_file is not None:
+            yield "password_env", "set password_env or password_file, not both"
+        if (self.password_env or self.password_file) and self.username is None:
+            yield "username", "a password needs a username"
 
     @property
     def kind(self) -> str:

@@ -12,7 +12,7 @@ file's name (the supervisor's name for the worker, as in ``kvs_pool_worker_up``)
     kvs_pool_inference_last_frame_timestamp{worker, camera_id}        gauge, Unix s
     kvs_pool_outbox_events_{queued,refused,dropped}_total{worker}
     kvs_pool_outbox_{depth,depth_bytes,oldest_undelivered_age_seconds}{worker}   gauges
-    kvs_pool_outbox_{delivered,failures,retries}_total{worker, publisher}
+    kvs_pool_outbox_{delivered,failures,retries,rejected}_total{worker, publisher}
     kvs_pool_worker_stat{worker, stat}                  gauge: every other number
 
 Numbers the tables below do not name (``pid``, ``updated_wall``, a key a newer worker adds)
@@ -75,6 +75,8 @@ PUBLISHER_FIELDS: dict[str, tuple[str, str]] = {
     "delivered": ("kvs_pool_outbox_delivered_total", "Events delivered by the publisher"),
     "failures": ("kvs_pool_outbox_failures_total", "Failed deliveries of an event"),
     "retries": ("kvs_pool_outbox_retries_total", "Deliveries that were retries"),
+    "rejected": ("kvs_pool_outbox_rejected_total",
+                 "Events the destination refused for good (e.g. a webhook's 4xx); not retried"),
 }
 HISTOGRAM_KEY = "inference_seconds"
 GENERIC = "kvs_pool_worker_stat"

@@ -18,9 +18,11 @@ from kvs_pool.publish.jsonl import JsonlParams, JsonlPublisher
 from kvs_pool.publish.kinesis import KinesisParams, KinesisPublisher
 from kvs_pool.publish.logpub import LogParams, LogPublisher
 from kvs_pool.publish.loop import LoopParams, PublisherLoop
+from kvs_pool.publish.mqtt import MqttParams, MqttPublisher
 from kvs_pool.publish.outbox import Outbox, OutboxParams
 from kvs_pool.publish.s3 import S3Params, S3Publisher
 from kvs_pool.publish.snapshot import render_crop, render_snapshot
+from kvs_pool.publish.webhook import WebhookParams, WebhookPublisher
 from kvs_pool.publish.stats import PublishStats
 
 __all__ = [
@@ -29,4 +31,5 @@ __all__ = [
     "KinesisPublisher", "LoopParams", "PublisherLoop", "Outbox", "OutboxParams", "S3Params",
     "S3Publisher", "render_crop", "render_snapshot", "PublishStats", "LogParams", "LogPublisher",
     "publishing_from_config", "worker_outbox_path",
+    "MqttParams", "MqttPublisher", "WebhookParams", "WebhookPublisher",
 ]

@@ -5,6 +5,10 @@ it tried. It never raises for a delivery problem: a failed item is an ``Outcome(
 outbox keeps for another try (only that item, only for that publisher). ``stage`` orders
 publishers for one event: every stage-0 publisher (S3) must have delivered an event before a
 stage-1 publisher (Kinesis, DynamoDB) is handed it, so the event they carry has ``snapshot_uri``.
+
+A ``rejected`` outcome is a failure no retry can mend (a webhook answering 400): the outbox stops
+offering that item to that publisher, counts it as ``rejected``, and the camera's later items
+go on (they do not wait behind it).
 """
 
 from __future__ import annotations
@@ -38,13 +42,15 @@ class OutboxItem:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one item. ``updates`` are merged into the stored event on success."""
+    """What happened to one item. ``updates`` are merged into the stored event on success;
+    ``rejected`` (with ``ok=False``): the destination refused it for good, do not retry."""
 
     seq: int
     ok: bool
     error: str = ""
     throttled: bool = False
     updates: Mapping[str, Any] = field(default_factory=dict)
+    rejected: bool = False
 
 
 class Publisher(Protocol):
@@ -63,14 +69,14 @@ class Publisher(Protocol):
 def publish_each(items: Sequence[OutboxItem],
                  send: Callable[[OutboxItem], Outcome]) -> list[Outcome]:
     """Send items one by one; after a camera's first failure its later items get no outcome
-    (they stay queued behind it, keeping the camera's order)."""
+    (they stay queued behind it, keeping the camera's order). A rejection does not block."""
     outcomes: list[Outcome] = []
     failed_cameras: set[str] = set()
     for item in items:
         if item.camera_id in failed_cameras:
             continue
         outcome = send(item)
-        if not outcome.ok:
+        if not outcome.ok and not outcome.rejected:
             failed_cameras.add(item.camera_id)
         outcomes.append(outcome)
     return outcomes

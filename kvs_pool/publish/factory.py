@@ -1,7 +1,8 @@
 """Build publishers, the outbox and its loop from configuration.
 
 ``build_publishers`` accepts each publisher's config as a mapping (straight from YAML) or as a
-dataclass from ``kvs_pool.config``; both have a ``type`` (kinesis | s3 | dynamodb | jsonl) and
+dataclass from ``kvs_pool.config``; both have a ``type`` (kinesis | s3 | dynamodb | jsonl | log |
+mqtt | webhook) and
 that type's fields. ``region``, ``endpoint_url``, ``profile``, ``retry_mode`` and
 ``max_attempts`` may be set per publisher and otherwise come from the pool's ``aws`` section.
 Unknown types or fields are a ``ConfigError`` naming them.
@@ -26,8 +27,10 @@ from kvs_pool.publish.jsonl import JsonlParams, JsonlPublisher
 from kvs_pool.publish.kinesis import KinesisParams, KinesisPublisher
 from kvs_pool.publish.logpub import LogParams, LogPublisher
 from kvs_pool.publish.loop import LoopParams, PublisherLoop
+from kvs_pool.publish.mqtt import MqttParams, MqttPublisher
 from kvs_pool.publish.outbox import Outbox, OutboxParams
 from kvs_pool.publish.s3 import S3Params, S3Publisher
+from kvs_pool.publish.webhook import WebhookParams, WebhookPublisher
 
 __all__ = ["build_publishers", "open_publishing", "worker_outbox_path", "publishing_from_config"]
 
@@ -38,6 +41,8 @@ _KINDS: dict[str, tuple[type, Callable[[Any], Publisher], bool]] = {
     "dynamodb": (DynamoParams, DynamoPublisher, True),
     "jsonl": (JsonlParams, JsonlPublisher, False),
     "log": (LogParams, LogPublisher, False),
+    "mqtt": (MqttParams, MqttPublisher, False),
+    "webhook": (WebhookParams, WebhookPublisher, False),
 }
 
 

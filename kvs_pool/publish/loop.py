@@ -75,10 +75,21 @@ class PublisherLoop:
             if self._thread.is_alive():
                 log.warning("publisher loop of %s still inside a call after %.0f s; leaving it",
                             self.outbox.path, join_timeout_s)
+        self._close_publishers()
         left = self.outbox.depth()
         if left:
             log.info("outbox %s: %d events left for the next start", self.outbox.path, left)
         return left == 0
+
+    def _close_publishers(self) -> None:
+        """Let publishers holding a connection (MQTT) say goodbye; optional ``close()``."""
+        for publisher in self.publishers:
+            close = getattr(publisher, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # closing must not stop the others
+                    log.exception("%s: close failed", publisher.name)
 
     def run_forever(self) -> None:
         """Pass after pass until ``stop()``; sleeps when idle or every camera backs off."""
@@ -120,7 +131,7 @@ class PublisherLoop:
             outcome = by_seq.get(item.seq)
             if outcome is None:
                 continue
-            if outcome.ok:
+            if outcome.ok or outcome.rejected:   # a rejection is final: no backoff
                 succeeded.add(item.camera_id)
             else:
                 failed.setdefault(item.camera_id, outcome)

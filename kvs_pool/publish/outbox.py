@@ -266,25 +266,28 @@ class Outbox:
         return items
 
     def record(self, publisher: str, outcomes: Sequence[Outcome]) -> None:
-        """Apply a batch's outcomes: delete delivered rows, merge updates, count, prune."""
+        """Apply a batch's outcomes: delete delivered (and rejected) rows, merge updates, count,
+        prune."""
         done = [o for o in outcomes if o.ok]
-        failed = [o for o in outcomes if not o.ok]
+        rejected = [o for o in outcomes if not o.ok and o.rejected]
+        failed = [o for o in outcomes if not o.ok and not o.rejected]
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
             self._apply_updates(db, done)
             db.executemany("DELETE FROM pending WHERE publisher = ? AND seq = ?",
-                           [(publisher, o.seq) for o in done])
+                           [(publisher, o.seq) for o in done + rejected])
             db.executemany("UPDATE pending SET attempts = attempts + 1, last_error = ?"
                            " WHERE publisher = ? AND seq = ?",
                            [(o.error[:500], publisher, o.seq) for o in failed])
-            pruned = self._prune(db, [o.seq for o in done])
+            pruned = self._prune(db, [o.seq for o in done + rejected])
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         self.stats.add("delivered", len(done), publisher)
         self.stats.add("failures", len(failed), publisher)
+        self.stats.add("rejected", len(rejected), publisher)
         with self._lock:
             self._depth -= pruned[0]
             self._bytes -= pruned[1]

@@ -3,7 +3,8 @@
 Totals: ``queued`` (accepted by ``emit``), ``refused`` (outbox full), ``dropped`` (always 0: the
 outbox never drops an accepted event; kept so dashboards can alert on it). Per publisher:
 ``delivered``, ``failures`` (item attempts that failed), ``retries`` (items sent again after a
-failure). ``Outbox.snapshot_stats()`` adds ``depth``, ``depth_bytes`` and
+failure), ``rejected`` (items the destination refused for good, e.g. a webhook's 400; not
+retried). ``Outbox.snapshot_stats()`` adds ``depth``, ``depth_bytes`` and
 ``oldest_undelivered_age_s``.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 __all__ = ["PublishStats"]
 
 _TOTALS = ("queued", "refused", "dropped")
-_PER_PUBLISHER = ("delivered", "failures", "retries")
+_PER_PUBLISHER = ("delivered", "failures", "retries", "rejected")
 
 
 class PublishStats:

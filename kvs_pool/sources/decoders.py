@@ -53,6 +53,7 @@ stream changed size) and return it; valid until the reader's generator is advanc
 Decoded = tuple[Fill | None, float]
 MAX_DECODE_ERRORS = 25   # consecutive undecodable packets before the connection counts as broken
 _I420 = ("yuv420p",)
+PROBE_TIMEOUT_S = 2.0    # the longest _why_not_open waits for PyAV's reason
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,28 @@ def redact(url: str) -> str:
     return f"{scheme}://{host}{slash}{path.split('?', 1)[0]}"
 
 
+def _reason(exc: BaseException) -> str:
+    """An FFmpeg/OS error without the URL PyAV appends to it (which may hold credentials)."""
+    return str(getattr(exc, "strerror", None) or type(exc).__name__)
+
+
+def _why_not_open(settings: ReaderSettings) -> str:
+    """Why OpenCV could not open a network URL: OpenCV only says "no", so ask PyAV once (it
+    reports e.g. "Server returned 401 Unauthorized"); files get the generic reason. The probe
+    waits at most ``PROBE_TIMEOUT_S`` (an answer like a 401 comes at once; a silent server must
+    not double the time an open blocks the decoder's heartbeat)."""
+    generic = "unreachable, refused, timed out or not a video"
+    if "://" not in settings.url or settings.url.startswith("file:"):
+        return generic
+    try:
+        av.open(settings.url, timeout=min(settings.open_timeout_s or PROBE_TIMEOUT_S,
+                                          PROBE_TIMEOUT_S),
+                options=dict(settings.ffmpeg_options)).close()
+    except (av.FFmpegError, OSError) as exc:
+        return _reason(exc)
+    return generic
+
+
 class Cv2Reader:
     """One ``cv2.VideoCapture`` (FFmpeg backend) with bounded open/read timeouts."""
 
@@ -103,7 +126,7 @@ class Cv2Reader:
         if not self.cap.isOpened():
             self.cap.release()
             raise FrameSourceError(f"cannot open {redact(settings.url)} with OpenCV/FFmpeg "
-                                   "(unreachable, refused, timed out or not a video)")
+                                   f"({_why_not_open(settings)})")
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or None
         self.shape = (int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
                       int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)))
@@ -171,7 +194,8 @@ class AvReader:
         try:
             return av.open(s.url, timeout=timeout, options=dict(s.ffmpeg_options))
         except (av.FFmpegError, OSError) as exc:
-            raise FrameSourceError(f"cannot open {redact(s.url)} with PyAV: {exc}") from exc
+            raise FrameSourceError(f"cannot open {redact(s.url)} with PyAV: {_reason(exc)}") \
+                from exc
 
     def _configure_decoder(self) -> None:
         cc = self.stream.codec_context
@@ -218,7 +242,8 @@ class AvReader:
             except StopIteration:
                 return
             except (av.FFmpegError, OSError) as exc:
-                raise FrameSourceError(f"{redact(self.settings.url)}: read failed: {exc}") from exc
+                raise FrameSourceError(f"{redact(self.settings.url)}: read failed: "
+                                       f"{_reason(exc)}") from exc
             yield packet
 
     def _disposable(self, packet: av.Packet) -> bool:
@@ -229,7 +254,7 @@ class AvReader:
             frames = self.stream.decode(packet)
         except av.FFmpegError as exc:
             self._errors += 1
-            self.on_error(f"{redact(self.settings.url)}: undecodable packet: {exc}")
+            self.on_error(f"{redact(self.settings.url)}: undecodable packet: {_reason(exc)}")
             if self._errors >= MAX_DECODE_ERRORS:
                 raise FrameSourceError(f"{redact(self.settings.url)}: {self._errors} packets "
                                        "in a row could not be decoded") from exc

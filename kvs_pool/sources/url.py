@@ -36,12 +36,20 @@ the caller's buffer: the reader holds the decoded frame (cv2 inside FFmpeg betwe
 and ``retrieve(buf)``, PyAV as its YUV frame) and fills the loaned slot once it is due, so
 pacing adds no copy and no slot is held while waiting. RTSP comes at real time: pacing only
 smooths its jitter. ``pace=False`` gives the raw bursts.
+
+RTSP: ``transport`` picks ``tcp`` (the default: interleaved in the RTSP connection, no loss,
+passes NAT) or ``udp`` (RTP over UDP: less latency, loses packets on a lossy network). A
+camera's credentials come from the config's ``username`` and a password read from the
+environment or a file (``kvs_pool.secrets``) when the source opens; ``with_credentials`` puts
+them into the URL FFmpeg gets, and every log line, error and the default camera id show the URL
+through ``redact`` (no user, no password, no query string).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +59,7 @@ import numpy as np
 
 from kvs_pool.backoff import Backoff, BackoffPolicy
 from kvs_pool.errors import FrameSourceError
+from kvs_pool.secrets import read_secret
 from kvs_pool.sources.base import (
     BufferFactory, SourceControl, SourceState, SourceStats, allocate, frame_timeout,
 )
@@ -58,7 +67,8 @@ from kvs_pool.sources.decoders import AvReader, Cv2Reader, ReaderSettings, redac
 from kvs_pool.sources.pacing import Pacer
 from kvs_pool.sources.timeline import Timeline
 
-__all__ = ["URLSourceOptions", "URLFrameSource", "DEFAULT_TIMEOUTS"]
+__all__ = ["URLSourceOptions", "URLFrameSource", "DEFAULT_TIMEOUTS", "TRANSPORTS",
+           "with_credentials"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +79,7 @@ DEFAULT_TIMEOUTS = {"rtsp": (5.0, 5.0), "rtsps": (5.0, 5.0), "http": (5.0, 8.0),
 DEFAULT_FFMPEG_OPTIONS = {"rtsp": {"rtsp_transport": "tcp"}, "rtsps": {"rtsp_transport": "tcp"},
                           "http": {"live_start_index": "-1"}, "https": {"live_start_index": "-1"}}
 BACKENDS = ("auto", "cv2", "av")
+TRANSPORTS = ("tcp", "udp")   # FFmpeg's rtsp_transport values we support
 # Pacer horizon: FFmpeg does not tell fragment durations, so one figure that covers common HLS
 # (1-2 s KVS fragments, playlist reloads waiting half a target duration); later by more than
 # this re-anchors instead of catching up, due more than twice it ahead (a pts jump) too.
@@ -99,12 +110,29 @@ class URLSourceOptions:
     fast_sampling: bool = True               # sampling: skip deblocking of non-key frames
     backend: str = "auto"                    # auto: cv2 for every frame, PyAV when sampling
     ffmpeg_options: Mapping[str, str] | None = None   # None: DEFAULT_FFMPEG_OPTIONS by scheme
+    transport: str | None = None             # rtsp(s): "tcp" or "udp" (None: tcp)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)} (got {self.backend!r})")
         if self.target_fps is not None and self.target_fps <= 0:
             raise ValueError(f"target_fps must be > 0 (got {self.target_fps})")
+        if self.transport is not None and self.transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)} "
+                             f"(got {self.transport!r})")
+
+
+def with_credentials(url: str, username: str | None, password: str | None) -> str:
+    """``url`` with ``username[:password]@`` (percent-encoded) before its host; unchanged when
+    ``username`` is None. Credentials already in the URL are replaced."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not username:
+        return url
+    host, slash, path = rest.partition("/")
+    userinfo = urllib.parse.quote(username, safe="")
+    if password is not None:
+        userinfo += ":" + urllib.parse.quote(password, safe="")
+    return f"{scheme}://{userinfo}@{host.rsplit('@', 1)[-1]}{slash}{path}"
 
 
 def _split(url: str) -> tuple[str, str]:
@@ -142,13 +170,19 @@ class URLFrameSource:
 
     @classmethod
     def from_config(cls, camera: Any, stop: Any = None, on_progress: Any = None) -> URLFrameSource:
-        """The source of a ``kvs_pool.config.CameraConfig`` with a ``url:`` source."""
-        url = camera.source.url
+        """The source of a ``kvs_pool.config.CameraConfig`` with a ``url:`` source (its
+        password read now, from the environment or its file)."""
+        src = camera.source
+        where = f"cameras[{camera.id}].source"
+        password = read_secret(getattr(src, "password_env", None),
+                               getattr(src, "password_file", None), f"{where}.password")
+        url = with_credentials(src.url, getattr(src, "username", None), password)
         is_file = _split(url)[0] == "file"
         options = URLSourceOptions(
             target_fps=camera.target_fps, loop=is_file, realtime=is_file,
             backoff=camera.backoff.policy(), frame_timeout_s=camera.stall.frame_timeout_s,
-            max_consecutive_errors=camera.max_consecutive_errors)
+            max_consecutive_errors=camera.max_consecutive_errors,
+            transport=getattr(src, "transport", None))
         control = SourceControl(on_progress=on_progress)
         if stop is not None:
             control.stop = stop
@@ -251,13 +285,15 @@ class URLFrameSource:
     def _reader_settings(self) -> ReaderSettings:
         o = self.options
         open_s, read_s = DEFAULT_TIMEOUTS.get(self.scheme, (None, None))
-        ffmpeg = o.ffmpeg_options if o.ffmpeg_options is not None else \
-            DEFAULT_FFMPEG_OPTIONS.get(self.scheme, {})
+        ffmpeg = dict(o.ffmpeg_options if o.ffmpeg_options is not None else
+                      DEFAULT_FFMPEG_OPTIONS.get(self.scheme, {}))
+        if o.transport and self.scheme in ("rtsp", "rtsps"):
+            ffmpeg["rtsp_transport"] = o.transport
         return ReaderSettings(
             url=self.location, target_fps=o.target_fps,
             open_timeout_s=o.open_timeout_s if o.open_timeout_s is not None else open_s,
             read_timeout_s=o.read_timeout_s if o.read_timeout_s is not None else read_s,
-            threads=o.decode_threads, fast_sampling=o.fast_sampling, ffmpeg_options=dict(ffmpeg))
+            threads=o.decode_threads, fast_sampling=o.fast_sampling, ffmpeg_options=ffmpeg)
 
     def _connected(self, reader: Cv2Reader | AvReader) -> None:
         self.fps = reader.fps

@@ -203,7 +203,7 @@ def test_publishers_discriminated_by_type() -> None:
         "pipelines[0].publishers[1].bucket: 'Bad_Bucket' is not an S3 bucket name",
         "pipelines[0].publishers[2].table: required key is missing",
         "pipelines[0].publishers[3]: expected a mapping with a 'type' key "
-        "(one of: kinesis, s3, dynamodb, jsonl, log)",
+        "(one of: kinesis, s3, dynamodb, jsonl, log, mqtt, webhook)",
     ]
 
 
@@ -237,3 +237,26 @@ def test_emulator_still_share_must_be_shorter_than_the_clip() -> None:
                 "streams": [{"name": "s1", "seconds": 10, "still_s": 10}]}
     assert reasons({"emulator": emulator}) == [
         "emulator.streams[0].still_s: must be less than seconds (10 >= 10)"]
+
+
+@pytest.mark.parametrize(("source", "reason"), [
+    ({"url": "rtsp://h/x", "transport": "sctp"}, "transport: must be one of: tcp, udp"),
+    ({"url": "http://h/x.m3u8", "transport": "udp"},
+     "transport: applies to rtsp:// and rtsps:// URLs only"),
+    ({"url": "rtsp://h/x", "password_env": "PW"}, "username: a password needs a username"),
+    ({"url": "rtsp://h/x", "username": "u", "password_env": "PW", "password_file": "/pw"},
+     "password_env: set password_env or password_file, not both"),
+    ({"url": "rtsp://h/x", "username": "u", "password_env": "not a var"},
+     "password_env: 'not a var' is not an environment variable name"),
+])
+def test_bad_rtsp_source_settings(source: dict[str, Any], reason: str) -> None:
+    got = reasons({"cameras[0].source": source})
+    assert len(got) == 1 and got[0].startswith(f"cameras[0].source.{reason.split(':')[0]}:")
+    assert reason.split(": ", 1)[1] in got[0]
+
+
+def test_rtsp_source_settings() -> None:
+    source = load({"cameras[0].source": {"url": "rtsp://h/x", "transport": "udp",
+                                         "username": "u", "password_env": "CAM_PW"}}
+                  ).cameras[0].source
+    assert (source.transport, source.username, source.password_env) == ("udp", "u", "CAM_PW")

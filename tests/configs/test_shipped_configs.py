@@ -43,6 +43,9 @@ def test_site_example_is_valid_apart_from_host_only_files() -> None:
     assert yolo and any(pipe.roi for pipe in yolo)
     publisher_types = {pub.type for pipe in config.pipelines for pub in pipe.publishers}
     assert {"kinesis", "s3", "dynamodb"} <= publisher_types
+    assert {"mqtt", "webhook"} <= publisher_types
+    rtsp = [c.source for c in config.cameras if c.source.password_env]
+    assert rtsp and rtsp[0].username and rtsp[0].url and "@" not in rtsp[0].url
     with pytest.raises(ConfigError) as caught:
         load_config(CONFIGS / "site.yaml")
     assert caught.value.problems

@@ -134,7 +134,7 @@ def test_partial_put_records_failure_retries_only_the_failed_records(
     arrived = Counter(r["event"]["event_id"] for r in world.kinesis_records())
     assert arrived == Counter(e["event_id"] for e in events)   # each exactly once
     kinesis = outbox.stats.as_dict()["publishers"][f"kinesis:{world.stream}"]
-    assert kinesis == {"delivered": 16, "failures": 3, "retries": 3}
+    assert kinesis == {"delivered": 16, "failures": 3, "retries": 3, "rejected": 0}
 
 
 def test_throttled_put_records_backs_off_and_delivers(world: AwsWorld, fault_proxy: FaultProxy,
@@ -147,7 +147,7 @@ def test_throttled_put_records_backs_off_and_delivers(world: AwsWorld, fault_pro
     stats = outbox.stats.as_dict()["publishers"]
     assert stats[f"kinesis:{world.stream}"]["failures"] >= 5
     for other in (f"s3:{world.bucket}", f"dynamodb:{world.table}"):   # not sent again
-        assert stats[other] == {"delivered": 5, "failures": 0, "retries": 0}
+        assert stats[other] == {"delivered": 5, "failures": 0, "retries": 0, "rejected": 0}
     assert len(world.dynamo_items()) == 5
 
 
