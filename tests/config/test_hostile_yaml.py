@@ -77,3 +77,9 @@ def test_check_refuses_a_nine_level_bomb_in_bounded_memory(tmp_path: Path) -> No
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("c.yaml:6:") and "alias bomb" in lines[0]
+
+
+def test_key_with_a_newline_stays_on_one_line() -> None:
+    found = problems('"a\\nb": 1\n' + TAIL)  # found by tests/config/test_fuzz.py
+    assert found == ["c.yaml:'a\\nb': unknown key (expected one of: pool, defaults, aws, "
+                     "emulator, cameras, pipelines, outbox) (line 1)"]
