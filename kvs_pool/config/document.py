@@ -5,7 +5,7 @@ data with PyYAML's safe constructor. A walk over the nodes records ``dotted.path
 the reader's messages, and lists keys repeated in one mapping (PyYAML silently keeps the last).
 A file that cannot be read or parsed raises ``ConfigError`` naming ``file:line:column``.
 
-The composer is bounded, because a config may come from anyone who can write the file and a
+The scanner and the composer are bounded, because a config may come from anyone who can write the file and a
 reload runs inside the supervisor's loop: nesting deeper than ``MAX_DEPTH`` levels (PyYAML's
 composer recurses: ``[`` x 5000 was a ``RecursionError``), an alias that refers to the node it
 is in (a cycle the reader would follow forever), and aliases that expand the document beyond
@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 from yaml.composer import ComposerError
+from yaml.scanner import ScannerError
 
 from kvs_pool.config.schema import child
 from kvs_pool.errors import ConfigError
@@ -62,6 +63,14 @@ class _BoundedLoader(yaml.SafeLoader):
         super().__init__(text)
         self._depth = 0
         self._sizes: dict[int, int] = {}  # id(node) -> nodes it stands for once expanded
+
+    def fetch_flow_collection_start(self, TokenClass: type) -> None:  # noqa: N803 - PyYAML's
+        """Refuse a ``[`` or ``{`` beyond ``MAX_DEPTH`` while scanning: each one is a possible
+        simple key the scanner keeps, so ``[`` x 5000 cost 0.35 s before the composer ran."""
+        if self.flow_level >= MAX_DEPTH:
+            raise ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                               self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
 
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
         event = self.peek_event()
