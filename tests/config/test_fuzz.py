@@ -93,7 +93,8 @@ def test_structural_mutations(name: str, picks: list[tuple[int, str, Any]]) -> N
 
 
 edits = st.tuples(st.integers(0, 10 ** 6), st.integers(0, 40),
-                  st.text(alphabet=":-[]{}&*!|>'\"#%@`?,= \n\t\\0123456789abcnul.", max_size=8),
+                  st.text(alphabet=":-[]{}&*!|>'\"#%@`?,= \n\t\\0123456789abcnul.", max_size=8)
+                  | st.sampled_from(["[", "{", "{a: ", "- ", "a: "]),
                   st.sampled_from([1, 1, 1, 2, 10, 3000]))  # repeated: deep nesting too
 
 
