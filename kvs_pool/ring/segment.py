@@ -178,15 +178,19 @@ def foreign_reason(name: str) -> str | None:
 
 
 def open_segment(name: str, what: str) -> shared_memory.SharedMemory:
-    """Attach an existing segment of ours (see module doc), untracked; ``what`` names it."""
-    shm = _open_existing(name, what)
-    reason = _untrusted(os.fstat(shm._fd))  # noqa: SLF001
-    if reason:
+    """Attach an existing segment of ours (see module doc), untracked; ``what`` names it.
+
+    Checked twice: ``lstat`` before opening (a clear message, nothing opened or mapped), then
+    ``fstat`` of the descriptor opened (the file may have been replaced in between)."""
+    reason = foreign_reason(name)
+    if reason is None:
+        shm = _open_existing(name, what)
+        reason = _untrusted(os.fstat(shm._fd))  # noqa: SLF001
+        if reason is None:
+            return shm
         shm.close()
-        raise RingUntrustedError(f"ring for {what} ({_path(name)}) {reason}: refusing it (run as "
-                                 "the pool's user; see the Security section of the operations "
-                                 "guide)")
-    return shm
+    raise RingUntrustedError(f"ring for {what} ({_path(name)}) {reason}: refusing it (run as the "
+                             "pool's user; see the Security section of the operations guide)")
 
 
 def _open_existing(name: str, what: str) -> shared_memory.SharedMemory:
