@@ -15,6 +15,7 @@ database file here first (``touch_private``) is enough to keep them 0600 too.
 from __future__ import annotations
 
 import os
+import pwd
 import tempfile
 from pathlib import Path
 from typing import IO
@@ -90,15 +91,21 @@ def state_dir_problem(path: str) -> str | None:
     existing parent): ``os.access`` says yes to root for paths that refuse anything (``/proc``).
     """
     probe = Path(path)
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        return f"cannot create {path}: {probe} is not a directory"
     try:
+        while not probe.exists() and probe.parent != probe:
+            probe = probe.parent
+        if not probe.is_dir():
+            return f"cannot create {path}: {probe} is not a directory"
         os.rmdir(tempfile.mkdtemp(prefix=".kvs-pool-probe.", dir=probe))
     except OSError as exc:
         where = "" if probe == Path(path) else f" (in {probe})"
-        return f"cannot create or write {path}{where}: {exc.strerror or exc}"
+        who = f" (as {_user()})" if isinstance(exc, PermissionError) else ""
+        return f"cannot create or write {path}{where}: {exc.strerror or exc}{who}"
     return None
+
+
+def _user() -> str:
+    try:
+        return f"user {pwd.getpwuid(os.geteuid()).pw_name!r}"
+    except KeyError:
+        return f"uid {os.geteuid()}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,3 +79,41 @@ def test_state_dir_problem_names_the_path_and_the_reason(path: str, reason: str)
 def test_state_dir_probe_leaves_nothing_behind(tmp_path: Path) -> None:
     assert state_dir_problem(str(tmp_path / "new" / "state")) is None
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
+@pytest.mark.parametrize("parent_mode", [0o755, 0o700])  # not writable; not even searchable
+def test_state_dir_problem_names_the_user_when_permission_is_denied(parent_mode: int) -> None:
+    top = Path(tempfile.mkdtemp(prefix="kvs-pool-test."))  # outside pytest's 0700 tmp dirs
+    top.chmod(0o755)
+    locked = top / "locked"
+    locked.mkdir(mode=parent_mode)
+    wanted = locked / "a" / "state"
+    try:
+        result = _state_dir_problem_as_nobody(wanted)
+    finally:
+        shutil.rmtree(top)
+    where = f" (in {locked})" if parent_mode == 0o755 else ""
+    assert result == (f"cannot create or write {wanted}{where}: Permission denied "
+                      "(as user 'nobody')")
+
+
+def _state_dir_problem_as_nobody(path: Path) -> str:
+    """``state_dir_problem(path)`` in a forked child running as 'nobody'."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        os.close(read)
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            out = state_dir_problem(str(path)) or "ok"
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            out = repr(exc)
+        os.write(write, out.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        result = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return result
