@@ -5,12 +5,13 @@ data with PyYAML's safe constructor. A walk over the nodes records ``dotted.path
 the reader's messages, and lists keys repeated in one mapping (PyYAML silently keeps the last).
 A file that cannot be read or parsed raises ``ConfigError`` naming ``file:line:column``.
 
-The scanner and the composer are bounded, because a config may come from anyone who can write the file and a
-reload runs inside the supervisor's loop: nesting deeper than ``MAX_DEPTH`` levels (PyYAML's
-composer recurses: ``[`` x 5000 was a ``RecursionError``), an alias that refers to the node it
-is in (a cycle the reader would follow forever), and aliases that expand the document beyond
-``MAX_NODES`` nodes (a few hundred bytes of "billion laughs" took minutes and gigabytes to walk)
-are refused while composing, each as one ``file:line:column: reason``. The expanded size of
+The scanner and the composer are bounded, because a config may come from anyone who can write
+the file and a reload runs inside the supervisor's loop: nesting deeper than ``MAX_DEPTH``
+levels (PyYAML's composer recurses: ``[`` x 5000 was a ``RecursionError``), an alias that refers
+to the node it is in (a cycle the reader would follow forever), and aliases that expand the
+document beyond ``MAX_NODES`` nodes (a few hundred bytes of "billion laughs" took minutes and
+gigabytes to walk) are refused while scanning or composing, each as one
+``file:line:column: reason``. The expanded size of
 every node is counted as it is composed (an alias adds the size of the node it names), so a
 bomb is refused after composing its few distinct nodes, in milliseconds.
 """
