@@ -1,7 +1,8 @@
 """Counters and the inference latency histogram of a pipeline, and their stats file.
 
 The worker writes ``to_dict()`` to ``<state_dir>/stats/<worker>.json`` about once a second
-(atomically: temp file + rename; 0600, see ``kvs_pool.private_files``); the parent's metrics collector reads it at scrape time.
+(atomically: temp file + rename; 0600, see ``kvs_pool.private_files``); the parent's metrics
+collector reads it at scrape time.
 File layout (all counters are totals since the worker started)::
 
     {"worker": "people", "pid": 123, "updated_wall": 1.7e9, "updated_mono": 53.2,
