@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from forked import NOBODY, in_child
 
 from kvs_pool.pipeline.events import JsonlSink
 from kvs_pool.pipeline.stats import write_json_atomic
 from kvs_pool.private_files import private_dir, state_dir_problem
 from kvs_pool.publish.jsonl import JsonlParams, JsonlPublisher
 from kvs_pool.publish.outbox import Outbox, OutboxParams
-from tests.publish.awsworld import make_event
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +36,8 @@ def mode(path: Path) -> int:
 def test_every_state_file_is_0600_and_every_new_dir_0700(tmp_path: Path) -> None:
     state = tmp_path / "var" / "site1"
     with Outbox(OutboxParams(state / "outbox.sqlite3"), {"jsonl:x": 1}) as outbox:
-        outbox.emit(make_event("cam-a", 0), b"snapshot of a person")
+        outbox.emit({"event_id": "e1", "camera_id": "cam-a", "type": "start"},
+                    b"snapshot of a person")
         files = {p.name: mode(p) for p in state.iterdir()}
     sink = JsonlSink(state / "events.jsonl")
     sink.emit({"event_id": "e1"}, None)
@@ -90,30 +91,9 @@ def test_state_dir_problem_names_the_user_when_permission_is_denied(parent_mode:
     locked.mkdir(mode=parent_mode)
     wanted = locked / "a" / "state"
     try:
-        result = _state_dir_problem_as_nobody(wanted)
+        result = in_child(lambda: state_dir_problem(str(wanted)) or "ok", NOBODY)
     finally:
         shutil.rmtree(top)
     where = f" (in {locked})" if parent_mode == 0o755 else ""
     assert result == (f"cannot create or write {wanted}{where}: Permission denied "
                       "(as user 'nobody')")
-
-
-def _state_dir_problem_as_nobody(path: Path) -> str:
-    """``state_dir_problem(path)`` in a forked child running as 'nobody'."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        os.close(read)
-        try:
-            os.setgid(65534)
-            os.setuid(65534)
-            out = state_dir_problem(str(path)) or "ok"
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent
-            out = repr(exc)
-        os.write(write, out.encode())
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        result = pipe.read().decode()
-    os.waitpid(pid, 0)
-    return result

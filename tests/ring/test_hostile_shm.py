@@ -1,7 +1,7 @@
 """Other local users and /dev/shm: a ring is trusted only when it is ours and 0600.
 
-Runs as root (the test suite does): files of "another user" are made with ``os.chown`` or by a
-forked child that switched to that uid, and "the pool's user" is a forked child with another uid
+Runs as root (the test suite does): files of "another user" (``NOBODY``) are made with
+``os.chown`` or by a forked child that switched to that uid, and "the pool's user" is a forked child with another uid
 where root would be allowed what the pool's user is not (removing a file of another user in the
 sticky /dev/shm). A process that may be killed by SIGBUS is a forked child too.
 """
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from forked import NOBODY, in_child
 
 from kvs_pool.cli import main
 from kvs_pool.errors import RingError
@@ -27,33 +28,9 @@ from kvs_pool.ring import RingGeometry, RingReader, RingWriter, create_ring, swe
 
 SHM = Path("/dev/shm")
 SMALL = RingGeometry(64, 48, 3, 4)
-NOBODY = 65534     # the other local user
 POOL_UID = 40001   # the pool's user when it must not be root
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to play two users")
-
-
-def in_child(job: Callable[[], str], uid: int | None = None) -> str:
-    """Run ``job`` in a forked child (as ``uid``); its result, "raised ...", or "signal N"."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        os.close(read)
-        try:
-            if uid is not None:
-                os.setgroups([])
-                os.setgid(uid)
-                os.setuid(uid)
-            out = job()
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent
-            out = f"raised {type(exc).__name__}: {exc}"
-        os.write(write, out.encode())
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        out = pipe.read().decode()
-    _, status = os.waitpid(pid, 0)
-    return f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else out
 
 
 def plant_ring(pool: str, mode: int = 0o666) -> int:
