@@ -13,6 +13,7 @@ __all__ = [
     "RingNotFoundError",
     "RingLayoutError",
     "RingSpaceError",
+    "RingUntrustedError",
     "FrameSourceError",
     "SourcePermanentError",
     "KVSConnectionError",
@@ -45,6 +46,10 @@ class RingNotFoundError(RingError):
 
 class RingLayoutError(RingError):
     """The segment is not a kvs-pool ring of the layout version this code understands."""
+
+
+class RingUntrustedError(RingError):
+    """The segment at a ring's name belongs to another user or is open to others."""
 
 
 class RingSpaceError(RingError):

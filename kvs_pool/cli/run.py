@@ -1,13 +1,23 @@
-"""`kvs-pool run CONFIG`: load the config and run the pool in the foreground until SIGTERM."""
+"""`kvs-pool run CONFIG`: load the config and run the pool in the foreground until SIGTERM.
+
+The state directory (and its ``stats/``) is created 0700 before anything starts. An ``OSError``
+(a directory that cannot be created, a port already bound, a file refused) is printed as one
+line naming the path and the reason, exit 1; ``--log-level debug`` adds the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import sys
 
 from kvs_pool.config import ConfigError, load_config
+from kvs_pool.private_files import private_dir
 
 __all__ = ["register"]
+
+log = logging.getLogger(__name__)
 
 METRICS_PORT_ENV = "KVS_POOL_METRICS_PORT"
 
@@ -53,4 +63,20 @@ def _handle(args: argparse.Namespace) -> int:
     options = RunOptions(config_path=args.config, log_level=args.log_level,
                          log_format=args.log_format, kill_grace_s=args.kill_grace,
                          assignment=assignment)
-    return Arbiter(config, options).run()
+    try:
+        private_dir(os.path.join(str(config.pool.state_dir), "stats"))
+        return Arbiter(config, options).run()
+    except OSError as exc:
+        log.debug("run failed", exc_info=True)
+        print(f"kvs-pool run: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``path: reason`` (or ``path -> other: reason``) of an OSError, on one line."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return reason
+    if exc.filename2 is not None:
+        return f"{exc.filename} -> {exc.filename2}: {reason}"
+    return f"{exc.filename}: {reason}"

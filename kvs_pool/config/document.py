@@ -4,6 +4,16 @@ The file is parsed once into a node tree (which keeps positions), then construct
 data with PyYAML's safe constructor. A walk over the nodes records ``dotted.path -> line`` for
 the reader's messages, and lists keys repeated in one mapping (PyYAML silently keeps the last).
 A file that cannot be read or parsed raises ``ConfigError`` naming ``file:line:column``.
+
+The scanner and the composer are bounded, because a config may come from anyone who can write
+the file and a reload runs inside the supervisor's loop: nesting deeper than ``MAX_DEPTH``
+levels (PyYAML's composer recurses: ``[`` x 5000 was a ``RecursionError``), an alias that refers
+to the node it is in (a cycle the reader would follow forever), and aliases that expand the
+document beyond ``MAX_NODES`` nodes (a few hundred bytes of "billion laughs" took minutes and
+gigabytes to walk) are refused while scanning or composing, each as one
+``file:line:column: reason``. The expanded size of
+every node is counted as it is composed (an alias adds the size of the node it names), so a
+bomb is refused after composing its few distinct nodes, in milliseconds.
 """
 
 from __future__ import annotations
@@ -12,13 +22,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from yaml.composer import ComposerError
+from yaml.scanner import ScannerError
 
 from kvs_pool.config.schema import child
 from kvs_pool.errors import ConfigError
 
-__all__ = ["Document", "read_document"]
+__all__ = ["Document", "read_document", "MAX_DEPTH", "MAX_NODES"]
 
-_MAX_DEPTH = 64
+MAX_DEPTH = 64          # nesting levels; a real config uses fewer than 10
+MAX_NODES = 200_000     # nodes after alias expansion; a 1,000-camera config is about 30,000
 
 
 @dataclass
@@ -44,9 +57,61 @@ def read_document(path: str) -> Document:
     return parse_text(text, path)
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader whose composer refuses deep nesting, alias cycles and alias bombs."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+        self._sizes: dict[int, int] = {}  # id(node) -> nodes it stands for once expanded
+
+    def fetch_flow_collection_start(self, TokenClass: type) -> None:  # noqa: N803 - PyYAML's
+        """Refuse a ``[`` or ``{`` beyond ``MAX_DEPTH`` while scanning: each one is a possible
+        simple key the scanner keeps, so ``[`` x 5000 cost 0.35 s before the composer ran."""
+        if self.flow_level >= MAX_DEPTH:
+            raise ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                               self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        event = self.peek_event()
+        mark = event.start_mark
+        if isinstance(event, yaml.AliasEvent):
+            self._check_alias(event)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        self._sizes[id(node)] = size = self._size(node)
+        if size > MAX_NODES:
+            raise ComposerError(None, None, f"aliases expand the document beyond {MAX_NODES} "
+                                "nodes (an alias bomb?): write the values out instead", mark)
+        return node
+
+    def _check_alias(self, event: yaml.AliasEvent) -> None:
+        """Refuse an alias of a node still being composed (one of its ancestors)."""
+        target = self.anchors.get(event.anchor)
+        if target is not None and id(target) not in self._sizes:
+            raise ComposerError(None, None, "an alias refers to a node that contains it "
+                                "(a cycle)", event.start_mark)
+
+    def _size(self, node: yaml.Node) -> int:
+        known = self._sizes.get(id(node))
+        if known is not None:  # an alias of a node composed before
+            return known
+        if isinstance(node, yaml.ScalarNode):
+            return 1
+        children = (node.value if isinstance(node, yaml.SequenceNode)
+                    else [part for pair in node.value for part in pair])
+        return 1 + sum(self._sizes[id(item)] for item in children)
+
+
 def parse_text(text: str, label: str) -> Document:
     """Parse YAML ``text``; ``label`` names it in messages."""
-    loader = yaml.SafeLoader(text)
+    loader = _BoundedLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
@@ -71,7 +136,7 @@ def _syntax_problem(label: str, exc: yaml.MarkedYAMLError) -> str:
 
 def _walk(node: yaml.Node, path: str, document: Document, depth: int) -> None:
     """Record the line of each key under ``node`` and keys repeated in one mapping."""
-    if depth > _MAX_DEPTH:
+    if depth > MAX_DEPTH:
         return
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()

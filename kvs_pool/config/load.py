@@ -3,7 +3,8 @@
 Every problem of the file is collected before raising (``ConfigError.problems``, one
 ``file:dotted.key: reason`` each). Completion fills what depends on other sections: the state
 directory (``./var/<pool>``), the outbox path (``<state_dir>/outbox.sqlite3``) and the ``aws``
-defaults (region, profile, endpoint_url) of KVS sources and AWS publishers.
+defaults (region, profile, endpoint_url) of KVS sources and AWS publishers. With
+``check_files`` (the default) the state directory must also be creatable and writable.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from kvs_pool.config.document import Document, parse_text, read_document
 from kvs_pool.config.pool import AwsConfig, PoolConfig
 from kvs_pool.config.schema import Reader
 from kvs_pool.errors import ConfigError
+from kvs_pool.private_files import state_dir_problem
 
 __all__ = ["load_config", "parse_config"]
 
@@ -49,7 +51,13 @@ def _build(document: Document, label: str, check_files: bool, base_dir: str | No
     config = reader.read(PoolConfig, document.data, "")
     if reader.problems:
         raise ConfigError(reader.problems)
-    return _complete(config, reader.base_dir)
+    complete = _complete(config, reader.base_dir)
+    if check_files:  # a host-only property, like the files: the pool must be able to write it
+        problem = state_dir_problem(str(complete.pool.state_dir))
+        if problem:
+            reader.problem("pool.state_dir", problem)
+            raise ConfigError(reader.problems)
+    return complete
 
 
 def _complete(config: PoolConfig, base_dir: str) -> PoolConfig:

@@ -71,10 +71,12 @@ def setting(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MI
 
 
 def child(path: str, key: str | int) -> str:
-    """The path of ``key`` under ``path``: ``a.b``, ``a[2]``."""
+    """The path of ``key`` under ``path``: ``a.b``, ``a[2]``; a key with a newline or another
+    unprintable character is quoted (``a.'x\\n'``), so that a problem stays on one line."""
     if isinstance(key, int):
         return f"{path}[{key}]"
-    return f"{path}.{key}" if path else str(key)
+    text = str(key) if str(key).isprintable() else repr(str(key))
+    return f"{path}.{text}" if path else text
 
 
 # --- checks: each returns a reason when the value is wrong, None when it is fine ------------

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kvs_pool.pipeline.confirm import Transition
+from kvs_pool.private_files import open_private
 
 __all__ = ["SCHEMA_VERSION", "EVENT_FIELDS", "EventContext", "EventSink", "Emission", "make_event",
            "validate_event", "JsonlSink", "LogSink", "MultiSink"]
@@ -123,9 +124,8 @@ class JsonlSink:
 
     def __init__(self, path: Path | str, fsync: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
-        self._file = self.path.open("a", encoding="utf-8")
+        self._file = open_private(self.path, "a")  # 0600: events are nobody else's business
 
     def emit(self, event: dict[str, Any], snapshot: bytes | None, crop: bytes | None = None) -> None:
         self.emit_all([(event, snapshot, crop)])

@@ -1,7 +1,8 @@
 """Counters and the inference latency histogram of a pipeline, and their stats file.
 
 The worker writes ``to_dict()`` to ``<state_dir>/stats/<worker>.json`` about once a second
-(atomically: temp file + rename); the parent's metrics collector reads it at scrape time.
+(atomically: temp file + rename; 0600, see ``kvs_pool.private_files``); the parent's metrics
+collector reads it at scrape time.
 File layout (all counters are totals since the worker started)::
 
     {"worker": "people", "pid": 123, "updated_wall": 1.7e9, "updated_mono": 53.2,
@@ -29,6 +30,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from kvs_pool.private_files import write_private_atomic
 
 __all__ = ["LATENCY_BUCKETS", "LatencyHistogram", "CameraCounters", "PipelineStats", "write_json_atomic"]
 
@@ -89,8 +92,5 @@ class PipelineStats:
 
 
 def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
-    """Write ``doc`` to ``path`` so readers see the old or the new file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc))
-    tmp.replace(path)
+    """Write ``doc`` to ``path`` (0600) so readers see the old or the new file, never half."""
+    write_private_atomic(path, json.dumps(doc))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kvs_pool.private_files import open_private
 from kvs_pool.publish.base import OutboxItem, Outcome
 
 __all__ = ["JsonlParams", "JsonlPublisher"]
@@ -39,9 +40,7 @@ class JsonlPublisher:
         """Append all items in one write + fsync."""
         lines = "".join(json.dumps(i.event, sort_keys=True) + "\n" for i in items)
         try:
-            path = Path(self.params.path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8") as fh:
+            with open_private(self.params.path, "a") as fh:  # 0600 whatever the umask
                 fh.write(lines)
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from kvs_pool.errors import PublishError
+from kvs_pool.private_files import private_dir, touch_private
 from kvs_pool.publish.base import OutboxItem, Outcome
 from kvs_pool.publish.stats import PublishStats
 
@@ -107,7 +108,8 @@ class Outbox:
 
     def _take_ownership(self) -> int:
         """Hold ``<path>.lock`` so two live processes never deliver from one outbox."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        touch_private(self.path)  # 0600 before SQLite opens it: its -wal and -shm get its mode
         fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from kvs_pool.errors import RingError, RingLayoutError
-from kvs_pool.ring.layout import HEADER_SIZE, LAYOUT_VERSION, MAGIC, H, PoolState
+from kvs_pool.ring.layout import HEADER_SIZE, LAYOUT_VERSION, MAGIC, H, PoolState, S
 from kvs_pool.ring.segment import Mapping, open_segment
 
 __all__ = ["RingStatus", "read_status", "attach_mapping", "pid_alive"]
@@ -141,6 +141,19 @@ def attach_mapping(name: str, what: str, readonly: bool) -> Mapping:
     return m
 
 
+def _check_geometry(m: Mapping, what: str) -> None:
+    """The slots the header describes must lie inside the segment (a corrupt header is an
+    error naming the ring, not a ValueError from mapping slots past its end)."""
+    u = m.hdr
+    slots, slot_size, pixel_offset = (int(u[H.SLOT_COUNT]), int(u[H.SLOT_SIZE]),
+                                      int(u[H.PIXEL_OFFSET]))
+    if not (slots >= 1 and S.WORDS * 8 <= pixel_offset < slot_size
+            and HEADER_SIZE + slots * slot_size <= m.shm.size):
+        raise RingLayoutError(f"{what}: ring {m.name} has a corrupt header ({slots} slots of "
+                              f"{slot_size} bytes, pixels at {pixel_offset}, in "
+                              f"{m.shm.size} bytes)")
+
+
 def _check_layout(m: Mapping, what: str) -> None:
     u = m.hdr
     deadline = time.monotonic() + _READY_WAIT_S
@@ -157,6 +170,7 @@ def _check_layout(m: Mapping, what: str) -> None:
     if m.shm.size < expected:
         raise RingLayoutError(f"{what}: ring {m.name} is {m.shm.size} bytes but its header "
                               f"says {expected}")
+    _check_geometry(m, what)
     reason = closed_reason(int(u[H.POOL_STATE]))
     if reason:
         raise RingError(f"{what}: {reason} (ring {m.name} is closed)")

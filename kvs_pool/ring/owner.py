@@ -3,6 +3,9 @@
 Only the owner creates and unlinks. ``create_ring`` on a name that already exists:
 
 * held by a live owner of the same pool -> ``RingError`` (the pool is already running);
+* not a regular file of our uid with mode 0600 -> never adopted (whoever owns it could read,
+  alter or truncate every frame): removed when we may, else ``RingError`` naming the file and
+  its owner (/dev/shm is sticky: only the file's owner or root can remove it);
 * left by a dead owner with the same geometry and layout -> adopted as is, so decoders and
   consumers still attached to it carry on across a supervisor restart;
 * otherwise (other geometry, other layout, garbage) -> unlinked and created afresh; readers of
@@ -19,7 +22,8 @@ from kvs_pool.ring.futex import futex_wake
 from kvs_pool.ring.header import RingStatus, attach_mapping, pid_alive, read_status
 from kvs_pool.ring.layout import (HEADER_SIZE, LAYOUT_VERSION, MAGIC, PIXEL_OFFSET, H, PoolState,
                                   RingGeometry, segment_name)
-from kvs_pool.ring.segment import Mapping, create_segment, segment_exists, unlink_segment
+from kvs_pool.ring.segment import (Mapping, create_segment, foreign_reason, remove_foreign,
+                                   segment_exists, unlink_segment)
 
 __all__ = ["RingOwner", "create_ring"]
 
@@ -38,6 +42,9 @@ class RingOwner:
     def status(self) -> RingStatus:
         if self._m is None:
             raise RingError(f"ring {self.name} was unlinked")
+        truncated = self._m.truncated()
+        if truncated:
+            raise RingError(f"ring {self.name} was {truncated}")
         return read_status(self._m)
 
     def unlink(self, removed: bool = False) -> None:
@@ -46,9 +53,13 @@ class RingOwner:
         m, self._m = self._m, None
         if m is None:
             return
-        m.hdr[H.POOL_STATE] = PoolState.REMOVED if removed else PoolState.CLOSED
-        m.futex[0] = (int(m.futex[0]) + 1) & 0xFFFFFFFF
-        futex_wake(m.futex_address)
+        truncated = m.truncated()
+        if truncated:  # its header is gone: touching it would be a SIGBUS
+            log.warning("ring %s was %s: readers learn it themselves", self.name, truncated)
+        else:
+            m.hdr[H.POOL_STATE] = PoolState.REMOVED if removed else PoolState.CLOSED
+            m.futex[0] = (int(m.futex[0]) + 1) & 0xFFFFFFFF
+            futex_wake(m.futex_address)
         if not m.unlinked():  # never remove a newer segment that reuses our name
             unlink_segment(self.name)
         m.close()
@@ -94,11 +105,15 @@ def _write_header(m: Mapping, g: RingGeometry) -> None:
 
 
 def _adopt_or_remove(name: str, what: str, g: RingGeometry) -> Mapping | None:
+    foreign = foreign_reason(name)
+    if foreign:  # never adopt: its owner could read, alter or truncate every frame
+        remove_foreign(name, f"it {foreign}")
+        return None
     try:
         m = attach_mapping(name, what, readonly=False)
     except RingError as exc:
         log.warning("replacing unusable ring segment %s: %s", name, exc)
-        unlink_segment(name)
+        remove_foreign(name, "unusable")
         return None
     owner = int(m.hdr[H.OWNER_PID])
     if owner != os.getpid() and pid_alive(owner):

@@ -17,7 +17,9 @@ re-checks the token after you used the view (true => what you read was frame n),
 ``write_seq - K + 2``, one slot of margin from the one being written); ``Frame.missed`` tells
 how many were skipped because the reader fell behind. Waiting is a FUTEX_WAIT on the header's
 futex word with a bounded timeout (``_CHECK_S``) so that a reader also notices a stopped pool
-(closed flag or unlinked segment) while no frames come. A dead or restarting decoder is not an
+(closed flag or unlinked segment) while no frames come. The same check, at most every
+``_CHECK_S`` and also before reading, reports a segment truncated under the reader as an error
+instead of the SIGBUS its next access would be. A dead or restarting decoder is not an
 error: the reader keeps waiting and carries on at the next sequence the new writer commits.
 """
 
@@ -117,6 +119,7 @@ class RingReader:
 
     def latest(self) -> Frame | None:
         """The newest committed frame (possibly one already returned), or None if none yet."""
+        self._check_due()
         self._check_open()
         for _ in range(_RETRIES):
             w = self._m.hdr[H.WRITE_SEQ]
@@ -141,6 +144,7 @@ class RingReader:
         m = self._m
         if m is None:
             raise RingError(f"ring {self.name}: reader is closed")
+        self._check_due()
         futex, hdr = m.futex, m.hdr
         deadline = -1.0
         while True:
@@ -174,12 +178,9 @@ class RingReader:
         most every ``_CHECK_S`` but also while frames flow, so a reader fed by an orphaned
         writer on a ring the owner replaced still learns the pool it knew has stopped.
         """
+        self._check_due()  # first: a truncated header would SIGBUS _check_open
         self._check_open()
-        now = time.monotonic()
-        if now >= self._recheck_at:
-            self._check_present()
-            self._recheck_at = now + _CHECK_S
-        remaining = min(deadline - now, _CHECK_S)
+        remaining = min(deadline - time.monotonic(), _CHECK_S)
         if remaining <= 0:
             return False
         futex_wait(self._m.futex_address, word, remaining)
@@ -245,14 +246,31 @@ class RingReader:
                             f"(ring {self.name} closed by its owner)")
 
     def _check_present(self) -> None:
+        """Raise if the ring was removed, replaced or truncated (a SIGBUS on the next access)."""
+        truncated = self._m.truncated()
+        if truncated:
+            raise RingError(f"camera {self.camera_id!r}: ring {self.name} was {truncated}: "
+                            "reading it would crash this process (SIGBUS)")
         if self._m.unlinked():
             raise RingError(f"camera {self.camera_id!r}: the pool {self.pool!r} has stopped "
-                            f"(ring {self.name} was removed)")
+                        f"(ring {self.name} was removed)")
+
+    def _check_due(self) -> None:
+        """The periodic presence and size check, when ``_CHECK_S`` has passed since the last."""
+        if self._m is None:
+            raise RingError(f"ring {self.name}: reader is closed")
+        now = time.monotonic()
+        if now >= self._recheck_at:
+            self._check_present()
+            self._recheck_at = now + _CHECK_S
 
     def status(self) -> RingStatus:
         """A snapshot of the ring header (producer pid, clocks, counters, geometry...)."""
         if self._m is None:
             raise RingError(f"ring {self.name}: reader is closed")
+        truncated = self._m.truncated()  # an fstat: status is not on the frame path
+        if truncated:
+            raise RingError(f"camera {self.camera_id!r}: ring {self.name} was {truncated}")
         return read_status(self._m)
 
     def close(self) -> None:

@@ -18,6 +18,16 @@ Ownership (CPython gh-82300 and the pitfalls measured in facts.md):
   (which segfaults on the next access).
 * Segments are created mode 0600, ``posix_fallocate``d (tmpfs overcommits: without it a full
   /dev/shm shows up later as SIGBUS in the writer) and prefaulted.
+
+What is trusted in /dev/shm (a directory every local user may write; sticky, so only a file's
+owner or root removes it): only a segment owned by our effective uid and of mode 0600, checked
+with ``fstat`` on the descriptor we opened (no race with a rename). Anyone else could read and
+alter every frame, or truncate the segment, which kills every process that maps it with SIGBUS
+on its next access. ``open_segment`` refuses anything else with one line naming the file and its
+owner. ``sweep_stale`` leaves files that are not ours alone (it could not probe or remove them;
+the owner then refuses them). ``Mapping.truncated`` re-checks the size with ``fstat`` periodically:
+a segment truncated under us (by our own uid, or root) is reported as an error before the next
+access rather than as a SIGBUS, except within the re-check period.
 """
 
 from __future__ import annotations
@@ -27,7 +37,9 @@ import fcntl
 import logging
 import mmap
 import os
+import pwd
 import shutil
+import stat
 import sys
 import threading
 from collections.abc import Iterator
@@ -36,7 +48,7 @@ from multiprocessing import resource_tracker, shared_memory
 
 import numpy as np
 
-from kvs_pool.errors import RingError, RingNotFoundError, RingSpaceError
+from kvs_pool.errors import RingError, RingNotFoundError, RingSpaceError, RingUntrustedError
 from kvs_pool.ring.layout import HEADER_SIZE, NAME_PREFIX, H, S, validate_name
 
 try:  # the C module SharedMemory itself uses; shm_unlink without the tracker round trip
@@ -45,7 +57,7 @@ except ImportError:  # pragma: no cover - non-POSIX
     _posixshmem = None
 
 __all__ = ["SHM_DIR", "Mapping", "create_segment", "open_segment", "unlink_segment",
-           "sweep_stale", "segment_exists"]
+           "remove_foreign", "foreign_reason", "sweep_stale", "segment_exists", "owner_name"]
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +148,52 @@ def _discard(shm: shared_memory.SharedMemory) -> None:
         unlink_segment(shm.name)
 
 
+def owner_name(uid: int) -> str:
+    """``user 'name' (uid N)``, or ``uid N`` for a uid without a passwd entry."""
+    try:
+        return f"user {pwd.getpwuid(uid).pw_name!r} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _untrusted(st: os.stat_result) -> str | None:
+    """Why a segment with this ``stat`` must not be used (None: ours and 0600)."""
+    if st.st_uid != os.geteuid():
+        return (f"belongs to {owner_name(st.st_uid)}, not to this process's "
+                f"{owner_name(os.geteuid())}")
+    if stat.S_IMODE(st.st_mode) != 0o600:
+        return f"has mode {stat.S_IMODE(st.st_mode):04o}, not 0600 (other users could use it)"
+    return None
+
+
+def foreign_reason(name: str) -> str | None:
+    """Why the file at ring ``name`` is not one we may use, from its ``lstat`` (None: it is)."""
+    try:
+        st = os.lstat(_path(name))
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return f"is not a regular file (owner {owner_name(st.st_uid)})"
+    return _untrusted(st)
+
+
 def open_segment(name: str, what: str) -> shared_memory.SharedMemory:
-    """Attach an existing segment, untracked; ``what`` names it in errors."""
+    """Attach an existing segment of ours (see module doc), untracked; ``what`` names it.
+
+    Checked twice: ``lstat`` before opening (a clear message, nothing opened or mapped), then
+    ``fstat`` of the descriptor opened (the file may have been replaced in between)."""
+    reason = foreign_reason(name)
+    if reason is None:
+        shm = _open_existing(name, what)
+        reason = _untrusted(os.fstat(shm._fd))  # noqa: SLF001
+        if reason is None:
+            return shm
+        shm.close()
+    raise RingUntrustedError(f"ring for {what} ({_path(name)}) {reason}: refusing it (run as the "
+                             "pool's user; see the Security section of the operations guide)")
+
+
+def _open_existing(name: str, what: str) -> shared_memory.SharedMemory:
     try:
         return _construct(name, create=False)
     except FileNotFoundError:
@@ -145,10 +201,25 @@ def open_segment(name: str, what: str) -> shared_memory.SharedMemory:
             f"no ring for {what} ({_path(name)}): is the pool running and is the camera id "
             "in its config?") from None
     except PermissionError:
-        raise RingError(f"ring for {what} ({_path(name)}) belongs to another user "
-                        "(rings are mode 0600): run as the pool's user") from None
+        raise RingUntrustedError(f"ring for {what} ({_path(name)}) {foreign_reason(name)}: "
+                                 "run as the pool's user") from None
     except ValueError as exc:  # zero-size segment: created but not yet sized
         raise RingNotFoundError(f"ring for {what} is not ready yet ({exc})") from None
+
+
+def remove_foreign(name: str, reason: str) -> None:
+    """Unlink a segment we may not use; ``RingError`` naming it and its owner if we cannot."""
+    try:
+        unlink_segment(name)
+    except PermissionError:
+        try:
+            who = owner_name(os.lstat(_path(name)).st_uid)
+        except OSError:
+            who = "another user"
+        raise RingError(f"{_path(name)} is in the way ({reason}) and this process cannot remove "
+                        f"it ({SHM_DIR} is sticky): {who} or root must remove it, or give the "
+                        "pool another name") from None
+    log.warning("removed %s: %s", _path(name), reason)
 
 
 def unlink_segment(name: str) -> bool:
@@ -187,17 +258,32 @@ def sweep_stale(pool: str) -> list[str]:
         return []
     swept = []
     for entry in entries:
-        if _is_stale(entry):
-            unlink_segment(entry)
+        if _is_stale(entry) and _unlink_quietly(entry):
             swept.append(entry)
             log.warning("removed stale ring segment %s (no live process held it)", entry)
     return swept
 
 
-def _is_stale(name: str) -> bool:
+def _unlink_quietly(name: str) -> bool:
     try:
-        fd = os.open(_path(name), os.O_RDONLY)
-    except FileNotFoundError:
+        return unlink_segment(name)
+    except OSError as exc:  # the owner (create_ring) reports what is in the way
+        log.warning("cannot remove stale ring segment %s: %s", _path(name), exc.strerror)
+        return False
+
+
+def _is_stale(name: str) -> bool:
+    """True for a segment of ours that no live process holds; files of others are not probed."""
+    try:
+        st = os.lstat(_path(name))
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+            log.warning("%s is not a ring of this pool's user (%s): left alone", _path(name),
+                        owner_name(st.st_uid))
+            return False
+        fd = os.open(_path(name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:  # gone meanwhile, or refused
+        if not isinstance(exc, FileNotFoundError):
+            log.warning("cannot probe ring segment %s: %s", _path(name), exc.strerror)
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -225,6 +311,7 @@ class Mapping:
         fd = shm._fd  # noqa: SLF001
         fcntl.flock(fd, fcntl.LOCK_SH)
         self.inode = os.fstat(fd).st_ino
+        self.size = shm.size
         buf = shm.buf.toreadonly() if readonly else shm.buf
         self._buf = buf
         self.hdr = buf[:HEADER_SIZE].cast("Q")
@@ -248,6 +335,15 @@ class Mapping:
 
     def populate(self, write: bool) -> None:
         _populate(self.shm, write)
+
+    def truncated(self) -> str | None:
+        """``truncated to N bytes (it maps M)`` when the segment shrank under our mapping (any
+        access past its end is a SIGBUS), else None."""
+        try:
+            size = os.fstat(self.shm._fd).st_size  # noqa: SLF001
+        except (OSError, AttributeError):
+            return None  # closed meanwhile: its holder reports that
+        return f"truncated to {size} bytes (it maps {self.size})" if size < self.size else None
 
     def unlinked(self) -> bool:
         """True when our segment's name was unlinked or now names another segment."""

@@ -191,17 +191,24 @@ class RingWriter:
         m = self._m
         if m is None:
             raise RingError(f"ring {self.name}: writer is closed")
+        now = time.monotonic()
+        if now >= self._recheck_at:  # an os.stat at most once a second; before any access
+            self._recheck_at = now + _RECHECK_S
+            self._check_fault(m)
         reason = closed_reason(int(m.hdr[H.POOL_STATE]), self.pool)
         if reason:
             raise RingError(f"camera {self.camera_id!r}: {reason} "
                             f"(ring {self.name} closed by its owner)")
-        now = time.monotonic()
-        if now >= self._recheck_at:  # an os.stat at most once a second
-            self._recheck_at = now + _RECHECK_S
-            if m.unlinked():
-                raise RingError(f"camera {self.camera_id!r}: ring {self.name} was removed or "
-                                "replaced by its owner; this writer is orphaned (restart it)")
         return m
+
+    def _check_fault(self, m: Mapping) -> None:
+        truncated = m.truncated()
+        if truncated:
+            raise RingError(f"camera {self.camera_id!r}: ring {self.name} was {truncated}: "
+                            "writing would crash this process (SIGBUS)")
+        if m.unlinked():
+            raise RingError(f"camera {self.camera_id!r}: ring {self.name} was removed or "
+                            "replaced by its owner; this writer is orphaned (restart it)")
 
     def __enter__(self) -> "RingWriter":
         return self

@@ -67,3 +67,17 @@ def test_missing_directory_and_garbage_files_give_no_traceback(tmp_path: Path) -
         assert result.returncode == 1, name
         assert result.stderr.startswith(message), result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_state_dir_that_cannot_be_written_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(GOOD.replace("pool: {name: t1}",
+                                                  "pool: {name: t1, state_dir: /proc/x}"))
+    result = check("--no-files", "c.yaml", cwd=tmp_path)  # away from the host: not checked
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.onnx").write_bytes(b"onnx")
+    result = check("c.yaml", cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("c.yaml:pool.state_dir: cannot create or write /proc/x "
+                                    "(in /proc): "), result.stderr
+    assert len(result.stderr.splitlines()) == 1

@@ -208,6 +208,7 @@ def test_other_layout_version_is_refused(pool_name):
 def test_foreign_segment_is_refused(pool_name):
     path = SHM / f"kvspool.{pool_name}.cam"
     path.write_bytes(b"not a ring" * 1000)
+    path.chmod(0o600)  # ours and private: refused for its content (see test_hostile_shm.py)
     try:
         with pytest.raises(RingLayoutError, match="not a kvs-pool ring"):
             RingReader.attach(pool_name, "cam")
@@ -326,3 +327,15 @@ def test_reader_fed_by_an_orphaned_writer_learns_its_ring_was_replaced(pool_name
         new.unlink()
         old.unlink()
     assert not list(SHM.glob(f"kvspool.{pool_name}.*"))
+
+
+@pytest.mark.parametrize("word, value", [(H.SLOT_COUNT, 10 ** 6), (H.SLOT_COUNT, 0),
+                                         (H.PIXEL_OFFSET, 10 ** 9), (H.SLOT_SIZE, 8)])
+def test_corrupt_geometry_in_the_header_is_a_layout_error(pool_name, word, value):
+    owner = create_ring(pool_name, "cam", SMALL)
+    try:
+        owner._m.hdr[word] = value  # noqa: SLF001 - what a stray write of the owner's user does
+        with pytest.raises(RingLayoutError, match="corrupt header"):
+            RingReader.attach(pool_name, "cam")
+    finally:
+        owner.unlink()
