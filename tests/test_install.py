@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from polling import wait_for
+from ringtools import put
 
 from kvs_pool.ring import RingGeometry, RingWriter, create_ring
 
@@ -59,8 +60,7 @@ def test_readme_client_example_runs_as_written(core_venv: Path, demo_front: str)
     try:
         with RingWriter.attach(demo_front, "front") as writer:
             def one_more_line() -> bool:
-                writer.loan(48, 64)[:] = 100
-                writer.commit(time.time())
+                put(writer, 100, capture_ts=time.time())
                 assert proc.stdout is not None
                 lines.append(proc.stdout.readline())
                 return len(lines) >= 3

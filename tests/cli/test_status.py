@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from ringtools import put
 
 from kvs_pool.metrics import WorkerView
 from kvs_pool.ring import ConnectionState, RingGeometry, RingWriter, create_ring
@@ -28,8 +29,7 @@ def rings(pool_name: str) -> Iterator[str]:
         with RingWriter.attach(pool_name, "c1") as writer:
             writer.set_state(ConnectionState.CONNECTED)
             for _ in range(3):
-                writer.loan(24, 32)[:] = 1
-                writer.commit(time.time())
+                put(writer, 1, (24, 32, 3), time.time())
             writer.add(frames=3)
         yield pool_name
     finally:

@@ -18,14 +18,10 @@ from kvs_pool.ring.layout import H
 sys.path.insert(0, str(Path(__file__).parents[1] / "ring"))
 from actor_procs import Actor, actors  # noqa: E402
 from polling import wait_for
+from ringtools import put
 from ring_actors import stamped_seq  # noqa: E402
 
 SMALL = RingGeometry(64, 48, 3, 4)
-
-
-def put(writer: RingWriter, value: int) -> int:
-    writer.loan(48, 64, 3)[:] = value
-    return writer.commit(time.time())
 
 
 def test_pool_name_comes_from_the_environment(pool_name, monkeypatch):

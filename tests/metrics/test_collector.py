@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from ringtools import put
 
 import kvs_pool
 from kvs_pool.metrics import MetricsServer, PoolCollector, WorkerView
@@ -68,8 +69,7 @@ def _writing(pool: str, cam: str, frames: int) -> Iterator[RingWriter]:
     with RingWriter.attach(pool, cam) as writer:
         writer.set_state(ConnectionState.CONNECTED)
         for _ in range(frames):
-            writer.loan(48, 64)[:] = 7
-            writer.commit(time.time())
+            put(writer, 7, capture_ts=time.time())
         writer.add(frames=frames, reconnects=1, read_errors=3)
         yield writer
 

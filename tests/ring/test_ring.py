@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ringtools import put
 
 from kvs_pool.errors import RingError, RingLayoutError, RingNotFoundError, RingSpaceError
 from kvs_pool.ring import (ConnectionState, FrameOverwrittenError, RingGeometry, RingReader,
@@ -29,11 +30,6 @@ def ring(pool_name):
     reader.close()
     writer.close()
     owner.unlink()
-
-
-def put(writer: RingWriter, value: int, shape=(48, 64, 3)) -> int:
-    writer.loan(*shape)[:] = value
-    return writer.commit(capture_ts=1000.0 + value)
 
 
 def test_names_are_derived_and_validated():
