@@ -19,7 +19,7 @@ from kvs_pool.ring import ConnectionState, RingReader, RingStatus
 from kvs_pool.ring.layout import NAME_PREFIX
 from kvs_pool.ring.segment import SHM_DIR
 
-__all__ = ["register", "collect_rows", "format_table", "format_workers"]
+__all__ = ["register", "collect_rows", "status_document", "format_table", "format_workers"]
 
 _COLUMNS = ("CAMERA", "STATE", "FPS", "FRAMES", "RESTARTS", "LAST FRAME", "DECODER")
 
@@ -82,6 +82,12 @@ def collect_rows(pool: str, state: dict[str, Any] | None, cameras: list[str]) ->
     return rows
 
 
+def status_document(pool: str, state: dict[str, Any] | None, cameras: list[str]) -> dict:
+    """What ``--json`` prints (and ``GET /api/status`` serves): pool, cameras, workers."""
+    return {"pool": pool, "cameras": collect_rows(pool, state, cameras),
+            "workers": (state or {}).get("workers", [])}
+
+
 def _decoder_cell(row: dict) -> str:
     if "up" not in row:
         return f"pid {row['pid']}" if row.get("pid") else "-"
@@ -126,10 +132,10 @@ def _handle(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     state = read_state(state_dir)
-    rows = collect_rows(pool, state, cameras)
+    doc = status_document(pool, state, cameras)
+    rows = doc["cameras"]
     if args.json:
-        print(json.dumps({"pool": pool, "cameras": rows, "workers": (state or {}).get(
-            "workers", [])}, default=str, indent=1))
+        print(json.dumps(doc, default=str, indent=1))
     else:
         print(format_table(rows))
         workers = format_workers(state)

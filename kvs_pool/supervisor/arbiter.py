@@ -111,7 +111,8 @@ class Arbiter:
     def start_metrics(self) -> None:
         settings = self.config.pool.metrics
         if settings.enabled:
-            self.metrics = MetricsServer(self, settings.host, settings.port)
+            from kvs_pool.web import web_app  # the status page and API on the same port
+            self.metrics = MetricsServer(self, settings.host, settings.port, web_app(self, self.config))
             self.metrics.start()
 
     def tick(self) -> None:

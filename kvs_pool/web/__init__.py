@@ -1,0 +1,28 @@
+"""The pool's status page and read-only HTTP API, served on the metrics port.
+
+``web_app(view, config)`` builds the ``WebApp`` the supervisor hands to its ``MetricsServer``.
+Docs: ``docs/http-api.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kvs_pool.metrics.view import PoolView
+from kvs_pool.web.auth import Access, access_from_env
+from kvs_pool.web.routes import WebApp
+
+__all__ = ["WebApp", "Access", "access_from_env", "web_app"]
+
+
+def web_app(view: PoolView, config: Any) -> WebApp:
+    """The web app of a pool: events from the config's jsonl publishers, secret from the
+    environment (``KVS_POOL_HTTP_TOKEN[_FILE]``, ``KVS_POOL_HTTP_BASIC[_FILE]``)."""
+    from kvs_pool.web.events import jsonl_paths
+    pipelines: dict[str, list[str]] = {}
+    for pipe in getattr(config, "pipelines", ()):
+        for camera_id in pipe.cameras:
+            pipelines.setdefault(camera_id, []).append(pipe.name)
+    # the arbiter swaps its config on SIGHUP: read the current one at each request
+    return WebApp(view, lambda: jsonl_paths(getattr(view, "config", config)), access_from_env(),
+                  pipelines)
