@@ -60,7 +60,7 @@ class WebApp:
         self.view, self.access = view, access
         self.encoder = FrameEncoder(view.pool)
         self.events = EventLog(events)
-        self.status = StatusBuilder(view, pipelines)
+        self.status = StatusBuilder(view, self.encoder.encodes, pipelines)
         self.stopping = threading.Event()
 
     def handle(self, handler: BaseHTTPRequestHandler) -> bool:

@@ -3,7 +3,8 @@
 The base is the CLI's own builder (``kvs_pool.cli.status.status_document``) fed with the
 supervisor's live worker table instead of its state file, so both always hold the same fields.
 Added per camera: ``health`` (the ``/healthz`` reason in words, null when healthy), ``width``,
-``height``, ``seq`` (newest frame, for cache-busting thumbnails), ``pipelines``; per worker:
+``height``, ``seq`` (newest frame, for cache-busting thumbnails), ``pipelines``,
+``jpeg_encodes`` (JPEG encodes this camera has cost the web server so far); per worker:
 ``cpu`` (cores, averaged since the previous request) and ``rss_bytes``; and pool ``totals``.
 Non-finite numbers (a camera that never had a frame: infinite age) become null, as JSON wants.
 """
@@ -14,6 +15,7 @@ import dataclasses
 import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -55,8 +57,9 @@ class _ProcessMeter:
 class StatusBuilder:
     """Builds the status document of one running pool from its ``PoolView``."""
 
-    def __init__(self, view: PoolView, pipelines: dict[str, list[str]] | None = None) -> None:
-        self.view = view
+    def __init__(self, view: PoolView, encodes: Callable[[str], int],
+                 pipelines: dict[str, list[str]] | None = None) -> None:
+        self.view, self.encodes = view, encodes
         self.pipelines = pipelines or {}   # camera id -> names of the pipelines reading it
         self._meter = _ProcessMeter()
 
@@ -77,6 +80,7 @@ class StatusBuilder:
         status = self.view.ring_status(row["camera_id"])
         row["health"] = camera_problem(worker, status)
         row["pipelines"] = self.pipelines.get(row["camera_id"], [])
+        row["jpeg_encodes"] = self.encodes(row["camera_id"])
         if status is not None:
             row.update(width=status.width, height=status.height, seq=status.write_seq)
 

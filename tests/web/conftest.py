@@ -1,0 +1,46 @@
+"""Fixtures for web tests: ``ring_pool`` (real rings, no processes) and ``served`` (the HTTP
+port with the web app over it); both cleaned up whatever happens. The pool harness of the
+supervisor tests is importable here too (real ``kvs-pool run`` processes)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "supervisor"))
+
+from pool_harness import PoolRun  # noqa: E402
+from ringpool import RingPool, Served  # noqa: E402
+
+
+@pytest.fixture
+def pool_run(pool_name: str, tmp_path: Path) -> Iterator[PoolRun]:
+    """A real `kvs-pool run` of this test (killed and unlinked whatever happens)."""
+    run = PoolRun(pool_name, tmp_path)
+    try:
+        yield run
+    finally:
+        run.cleanup()
+
+
+@pytest.fixture
+def ring_pool(pool_name: str, tmp_path: Path) -> Iterator[RingPool]:
+    pool = RingPool(pool_name, stats_dir=str(tmp_path))
+    try:
+        pool.add("front")
+        pool.add("yard", 160, 120)
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def served(ring_pool: RingPool, tmp_path: Path) -> Iterator[Served]:
+    server = Served(ring_pool, [str(tmp_path / "events.jsonl")])
+    try:
+        yield server
+    finally:
+        server.stop()
