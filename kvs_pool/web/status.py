@@ -40,9 +40,10 @@ class _ProcessMeter:
         with self._lock:
             try:
                 proc = self._procs.get(pid)
-                if proc is None:
+                if proc is None:  # first sight: prime the counter, no CPU figure until the next
                     proc = self._procs[pid] = psutil.Process(pid)
-                    proc.cpu_percent(None)  # primes the counter; the next call has a value
+                    proc.cpu_percent(None)
+                    return None, proc.memory_info().rss
                 return round(proc.cpu_percent(None) / 100.0, 3), proc.memory_info().rss
             except psutil.Error:
                 self._procs.pop(pid, None)
