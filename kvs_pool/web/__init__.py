@@ -16,13 +16,16 @@ __all__ = ["WebApp", "Access", "access_from_env", "web_app"]
 
 
 def web_app(view: PoolView, config: Any) -> WebApp:
-    """The web app of a pool: events from the config's jsonl publishers, secret from the
-    environment (``KVS_POOL_HTTP_TOKEN[_FILE]``, ``KVS_POOL_HTTP_BASIC[_FILE]``)."""
+    """The web app of a pool: events from the config's jsonl publishers, their snapshots from
+    its s3 publishers, secret from the environment (``KVS_POOL_HTTP_TOKEN[_FILE]``,
+    ``KVS_POOL_HTTP_BASIC[_FILE]``)."""
     from kvs_pool.web.events import jsonl_paths
+    from kvs_pool.web.snapshots import SnapshotStore
     pipelines: dict[str, list[str]] = {}
     for pipe in getattr(config, "pipelines", ()):
         for camera_id in pipe.cameras:
             pipelines.setdefault(camera_id, []).append(pipe.name)
-    # the arbiter swaps its config on SIGHUP: read the current one at each request
-    return WebApp(view, lambda: jsonl_paths(getattr(view, "config", config)), access_from_env(),
-                  pipelines)
+    def current() -> Any:  # the arbiter swaps its config on SIGHUP: read the one in force
+        return getattr(view, "config", config)
+    return WebApp(view, lambda: jsonl_paths(current()), access_from_env(), pipelines,
+                  SnapshotStore(current))

@@ -12,9 +12,11 @@ the page, its static files and ``/api/...``, refuses requests without the config
 | ``/api/cameras/<id>/latest.jpg?width=W``   | newest frame, JPEG, cached per frame          |
 | ``/api/cameras/<id>/live.mjpeg?fps=F&width=W`` | multipart JPEG stream                     |
 | ``/api/events?camera=C&limit=N``           | recent events, newest first                   |
+| ``/api/events/<event_id>/snapshot.jpg``    | the event's snapshot (from S3), when it has one |
 
 Errors are JSON ``{"error": "..."}``: 404 for an unknown camera or route, 400 for a bad
-parameter, 503 when the camera has no frame yet, 401 without the secret.
+parameter, 503 when the camera has no frame yet, 502 when S3 will not give a snapshot, 401
+without the secret.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from kvs_pool.web.auth import Access
 from kvs_pool.web.events import EventLog
 from kvs_pool.web.frames import FrameEncoder, NoFrame
 from kvs_pool.web.mjpeg import MjpegRequest, stream_mjpeg
+from kvs_pool.web.snapshots import SnapshotError, SnapshotStore, s3_location
 from kvs_pool.web.status import StatusBuilder
 
 __all__ = ["WebApp", "BadRequest"]
@@ -41,6 +44,7 @@ __all__ = ["WebApp", "BadRequest"]
 log = logging.getLogger(__name__)
 
 _CAMERA_ROUTE = re.compile(r"^/api/cameras/([^/]+)/(latest\.jpg|live\.mjpeg)$")
+_SNAPSHOT_ROUTE = re.compile(r"^/api/events/([^/]+)/snapshot\.jpg$")
 _STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
            "style.css": "text/css; charset=utf-8"}
 _OPEN_PATHS = ("/healthz",)
@@ -56,8 +60,9 @@ class WebApp:
     """Everything the HTTP port serves beyond ``/metrics`` and ``/healthz``."""
 
     def __init__(self, view: PoolView, events: Callable[[], Sequence[str]],
-                 access: Access = Access(), pipelines: dict[str, list[str]] | None = None) -> None:
-        self.view, self.access = view, access
+                 access: Access = Access(), pipelines: dict[str, list[str]] | None = None,
+                 snapshots: SnapshotStore | None = None) -> None:
+        self.view, self.access, self.snapshots = view, access, snapshots
         self.encoder = FrameEncoder(view.pool)
         self.events = EventLog(events)
         self.status = StatusBuilder(view, self.encoder.encodes, pipelines)
@@ -97,6 +102,8 @@ class WebApp:
             self._events(handler, query)
         elif match:
             self._camera(handler, unquote(match.group(1)), match.group(2), query)
+        elif snap := _SNAPSHOT_ROUTE.match(path):
+            self._snapshot(handler, unquote(snap.group(1)))
         elif path.startswith("/api/"):
             send_json(handler, 404, {"error": f"no such API route: {path}"})
         else:
@@ -116,7 +123,31 @@ class WebApp:
             send_json(handler, 404, {"error": f"no camera {camera!r} in pool {self.view.pool!r}"})
             return
         limit = _number(query, "limit", int, 50, (1, 1000))
-        send_json(handler, 200, {"events": self.events.recent(camera, int(limit))})
+        events = [self._with_snapshot_url(e) for e in self.events.recent(camera, int(limit))]
+        send_json(handler, 200, {"events": events})
+
+    def _with_snapshot_url(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The event plus ``snapshot_url`` (where the page gets its snapshot) when it has one."""
+        uri = event.get("snapshot_uri")
+        if self.snapshots is not None and s3_location(uri) and event.get("event_id"):
+            return {**event, "snapshot_url": f"/api/events/{event['event_id']}/snapshot.jpg"}
+        if isinstance(uri, str) and uri.startswith(("http://", "https://")):
+            return {**event, "snapshot_url": uri}
+        return event
+
+    def _snapshot(self, handler: BaseHTTPRequestHandler, event_id: str) -> None:
+        event = next((e for e in self.events.recent(None, 1000)
+                      if e.get("event_id") == event_id and s3_location(e.get("snapshot_uri"))),
+                     None)
+        if event is None or self.snapshots is None:
+            send_json(handler, 404, {"error": f"no recent event {event_id!r} with a snapshot"})
+            return
+        try:
+            data = self.snapshots.get(event["snapshot_uri"])
+        except SnapshotError as exc:
+            send_json(handler, 502, {"error": str(exc)})
+            return
+        send(handler, 200, "image/jpeg", data, cache="private, max-age=3600")
 
     def _camera(self, handler: BaseHTTPRequestHandler, camera_id: str, what: str,
                 query: dict[str, list[str]]) -> None:

@@ -1,6 +1,7 @@
 """Fixtures for web tests: ``ring_pool`` (real rings, no processes) and ``served`` (the HTTP
 port with the web app over it); both cleaned up whatever happens. The pool harness of the
-supervisor tests is importable here too (real ``kvs-pool run`` processes)."""
+supervisor tests (real ``kvs-pool run`` processes) and the publish tests' moto server are
+importable here too."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "supervisor"))
+for helpers in ("supervisor", "publish"):  # pool_harness, awsworld (moto on loopback)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / helpers))
 
 from pool_harness import PoolRun  # noqa: E402
 from ringpool import RingPool, Served  # noqa: E402

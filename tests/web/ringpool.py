@@ -14,6 +14,7 @@ import numpy as np
 from kvs_pool.metrics import MetricsServer, WorkerView
 from kvs_pool.ring import ConnectionState, RingGeometry, RingStatus, RingWriter, create_ring
 from kvs_pool.web import Access, WebApp
+from kvs_pool.web.snapshots import SnapshotStore
 
 
 @dataclass
@@ -74,8 +75,8 @@ class Served:
     """A MetricsServer carrying a WebApp over ``pool``."""
 
     def __init__(self, pool: RingPool, events: list[str] | None = None,
-                 access: Access = Access()) -> None:
-        self.app = WebApp(pool, lambda: events or [], access)
+                 access: Access = Access(), snapshots: SnapshotStore | None = None) -> None:
+        self.app = WebApp(pool, lambda: events or [], access, snapshots=snapshots)
         self.server = MetricsServer(pool, "127.0.0.1", 0, app=self.app)
         self.server.start()
         self.url = self.server.url

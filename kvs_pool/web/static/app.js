@@ -11,7 +11,7 @@ const tiles = new Map();          // camera id -> {el, img, seq, loading}
 let lastOk = 0;                   // Date.now() of the last good status
 let liveCamera = null;
 const pageStart = performance.now();
-window.kvsPool = { firstThumbnailMs: null, statusCount: 0 };
+window.kvsPool = { firstThumbnailMs: null, firstStatusMs: null, statusCount: 0 };  // for tests, benchmarks
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -138,6 +138,7 @@ async function pollStatus() {
     doc.cameras.forEach(renderCamera);
     renderWorkers(doc);
     window.kvsPool.statusCount += 1;
+    if (window.kvsPool.firstStatusMs === null) window.kvsPool.firstStatusMs = performance.now() - pageStart;
   } catch (err) {
     setOnline(false, err.name === "AbortError" ? "no answer within 5 s" : String(err.message || err));
   }
@@ -146,8 +147,8 @@ async function pollStatus() {
 
 function renderEvent(e) {
   const when = new Date((e.detected_ts || e.frame_ts || 0) * 1000);
-  const snap = typeof e.snapshot_uri === "string" && /^https?:\/\//.test(e.snapshot_uri)
-    ? el("img", { src: e.snapshot_uri, alt: "snapshot", loading: "lazy" }) : null;
+  const snap = e.snapshot_url ? el("img", { src: e.snapshot_url, alt: "snapshot of " + (e.camera_id || "?"),
+                                            loading: "lazy" }) : null;
   const score = typeof e.score === "number" ? " " + (e.score * 100).toFixed(0) + " %" : "";
   const li = el("li", { "data-event": e.event_id || "" },
     el("span", { class: "when" }, when.toLocaleTimeString()),
