@@ -159,13 +159,17 @@ function renderEvent(e) {
   return li;
 }
 
-async function pollEvents() {
+async function loadEvents() {
   try {
     const cam = $("event-camera").value;
     const doc = await getJson("/api/events?limit=30" + (cam ? "&camera=" + encodeURIComponent(cam) : ""));
     $("events").replaceChildren(...doc.events.map(renderEvent));
     $("events-empty").hidden = doc.events.length > 0;
   } catch (err) { /* the status poll reports the outage */ }
+}
+
+async function pollEvents() {
+  await loadEvents();
   setTimeout(pollEvents, EVENTS_EVERY_MS);
 }
 
@@ -190,6 +194,6 @@ function closeLive() {
 $("live-close").addEventListener("click", closeLive);
 $("live").addEventListener("click", (e) => { if (e.target === $("live")) closeLive(); });
 document.addEventListener("keydown", (e) => { if (e.key === "Escape" && liveCamera) closeLive(); });
-$("event-camera").addEventListener("change", () => {});
+$("event-camera").addEventListener("change", loadEvents);
 pollStatus();
 pollEvents();
