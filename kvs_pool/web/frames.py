@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -106,9 +107,16 @@ class FrameEncoder:
             cameras, self._cameras = self._cameras, {}
         for cam in cameras.values():
             with cam.lock:
-                if cam.reader is not None:
-                    cam.reader.close()
-                    cam.reader = None
+                self._drop_reader(cam)
+
+    def retain(self, camera_ids: Iterable[str]) -> None:
+        """Let go of the readers (and mappings) of cameras no longer in the pool."""
+        keep = set(camera_ids)
+        with self._lock:
+            gone = [self._cameras.pop(c) for c in list(self._cameras) if c not in keep]
+        for cam in gone:
+            with cam.lock:
+                self._drop_reader(cam)
 
     # -- inside ---------------------------------------------------------------------------------
     def _camera(self, camera_id: str) -> _Camera:
@@ -116,16 +124,26 @@ class FrameEncoder:
             return self._cameras.setdefault(camera_id, _Camera())
 
     def _newest_seq(self, cam: _Camera, camera_id: str) -> int:
-        """Attach if needed (cam.lock held); a closed ring is dropped and attached again later."""
-        try:
-            if cam.reader is None:
-                cam.reader = RingReader.attach(self.pool, camera_id)
-            return int(cam.reader.status().write_seq)
-        except RingError as exc:
-            if cam.reader is not None:
-                cam.reader.close()
-                cam.reader, cam.cache = None, OrderedDict()
-            raise NoFrame(f"camera {camera_id!r}: {exc}") from None
+        """Attach if needed (cam.lock held). A ring its owner closed (pool stopping, camera
+        removed or re-created by a reload) is let go and the current one attached instead."""
+        for _ in range(2):
+            try:
+                if cam.reader is None:
+                    cam.reader = RingReader.attach(self.pool, camera_id)
+                status = cam.reader.status()
+            except RingError as exc:
+                self._drop_reader(cam)
+                raise NoFrame(f"camera {camera_id!r}: {exc}") from None
+            if status.pool_open:
+                return int(status.write_seq)
+            self._drop_reader(cam)
+        raise NoFrame(f"camera {camera_id!r}: its ring is closed (the pool is stopping)")
+
+    @staticmethod
+    def _drop_reader(cam: _Camera) -> None:
+        if cam.reader is not None:
+            cam.reader.close()
+        cam.reader, cam.cache = None, OrderedDict()
 
     def _encode(self, cam: _Camera, camera_id: str, width: int | None) -> Jpeg:
         for _ in range(_RETRIES):

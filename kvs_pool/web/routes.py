@@ -97,6 +97,7 @@ class WebApp:
         elif path.startswith("/static/"):
             self._static(handler, path[len("/static/"):])
         elif path == "/api/status":
+            self.encoder.retain(self.view.camera_ids())  # free rings of removed cameras
             send_json(handler, 200, self.status.document())
         elif path == "/api/events":
             self._events(handler, query)
@@ -115,7 +116,7 @@ class WebApp:
             send(handler, 404, "text/plain; charset=utf-8", f"no such file: {name}\n".encode())
             return
         body = resources.files("kvs_pool.web").joinpath("static", name).read_bytes()
-        send(handler, 200, _STATIC[name], body, cache="no-cache")
+        send(handler, 200, _STATIC[name], body, {"Cache-Control": "no-cache"})
 
     def _events(self, handler: BaseHTTPRequestHandler, query: dict[str, list[str]]) -> None:
         camera = _param(query, "camera") or None
@@ -147,7 +148,7 @@ class WebApp:
         except SnapshotError as exc:
             send_json(handler, 502, {"error": str(exc)})
             return
-        send(handler, 200, "image/jpeg", data, cache="private, max-age=3600")
+        send(handler, 200, "image/jpeg", data, {"Cache-Control": "private, max-age=3600"})
 
     def _camera(self, handler: BaseHTTPRequestHandler, camera_id: str, what: str,
                 query: dict[str, list[str]]) -> None:
@@ -158,8 +159,8 @@ class WebApp:
         width = int(width) if width is not None else None
         if what == "latest.jpg":
             jpeg = self.encoder.latest(camera_id, width)
-            send(handler, 200, "image/jpeg", jpeg.data, cache="no-store",
-                 extra={"X-Frame-Seq": str(jpeg.seq), "X-Frame-Time": f"{jpeg.capture_ts:.3f}"})
+            send(handler, 200, "image/jpeg", jpeg.data,
+                 {"X-Frame-Seq": str(jpeg.seq), "X-Frame-Time": f"{jpeg.capture_ts:.3f}"})
             return
         fps = float(_number(query, "fps", float, 5.0, (0.1, _MAX_FPS)))
         self.encoder.newest_seq(camera_id)  # 503 now, before the 200, if there is no ring
@@ -187,13 +188,12 @@ def _number(query: dict[str, list[str]], name: str, kind: type, default: Any,
 
 
 def send(handler: BaseHTTPRequestHandler, code: int, content_type: str, body: bytes,
-         cache: str = "no-store", extra: dict[str, str] | None = None) -> None:
-    """A complete response with a body."""
+         headers: dict[str, str] | None = None) -> None:
+    """A complete response with a body (``Cache-Control: no-store`` unless ``headers`` say)."""
     handler.send_response(code)
     handler.send_header("Content-Type", content_type)
     handler.send_header("Content-Length", str(len(body)))
-    handler.send_header("Cache-Control", cache)
-    for key, value in (extra or {}).items():
+    for key, value in {"Cache-Control": "no-store", **(headers or {})}.items():
         handler.send_header(key, value)
     handler.end_headers()
     handler.wfile.write(body)
@@ -201,19 +201,13 @@ def send(handler: BaseHTTPRequestHandler, code: int, content_type: str, body: by
 
 def send_json(handler: BaseHTTPRequestHandler, code: int, doc: Any,
               retry_after: int | None = None) -> None:
-    extra = {"Retry-After": str(retry_after)} if retry_after else None
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
     send(handler, code, "application/json", json.dumps(doc, default=str).encode() + b"\n",
-         extra=extra)
+         headers)
 
 
 def _unauthorized(handler: BaseHTTPRequestHandler, access: Access) -> None:
-    handler.send_response(401)
-    if access.basic is not None:
-        handler.send_header("WWW-Authenticate", 'Basic realm="kvs-pool", charset="UTF-8"')
-    else:
-        handler.send_header("WWW-Authenticate", 'Bearer realm="kvs-pool"')
-    body = b'{"error": "authentication required"}\n'
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
+    challenge = ('Basic realm="kvs-pool", charset="UTF-8"' if access.basic is not None
+                 else 'Bearer realm="kvs-pool"')
+    send(handler, 401, "application/json", b'{"error": "authentication required"}\n',
+         {"WWW-Authenticate": challenge})

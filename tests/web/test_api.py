@@ -214,3 +214,26 @@ def test_a_viewer_that_stops_reading_is_dropped_after_the_write_timeout(
         writer.join()
         sock.close()
     assert served.get("/healthz")[0] == 503   # the server still answers
+
+
+def test_a_recreated_ring_is_followed_and_a_removed_one_let_go(ring_pool: RingPool,
+                                                                served: Served) -> None:
+    ring_pool.write("front", pattern(1))
+    assert served.get("/api/cameras/front/latest.jpg")[0] == 200
+    ring_pool.writers.pop("front").close()       # a reload removes the camera, then adds it back
+    ring_pool.owners.pop("front").unlink()
+    ring_pool.views = [v for v in ring_pool.views if v.camera_id != "front"]
+    ring_pool.add("front")
+    ring_pool.write("front", pattern(9))
+    code, _, body = served.get("/api/cameras/front/latest.jpg")
+    assert code == 200
+    assert np.abs(_means(_decode(body)) - _means(pattern(9))).max() < 3
+
+    ring_pool.write("yard", pattern(2, 160, 120))
+    assert served.get("/api/cameras/yard/latest.jpg")[0] == 200
+    assert served.app.encoder.encodes("yard") == 1
+    ring_pool.writers.pop("yard").close()        # removed for good: its mapping is let go
+    ring_pool.owners.pop("yard").unlink()
+    ring_pool.views = [v for v in ring_pool.views if v.camera_id != "yard"]
+    assert served.json("/api/status")[0] == 200
+    assert served.app.encoder.encodes("yard") == 0   # no state left for it
