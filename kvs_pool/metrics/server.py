@@ -36,6 +36,7 @@ class HttpApp(Protocol):
 
 class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
+    timeout = 30  # s per socket read/write: an idle or stalled client frees its thread
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         if self.server.app is not None and self.server.app.handle(self):
@@ -65,6 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 64  # listen backlog: a burst of viewers never makes probes wait on SYN retries
     registry: CollectorRegistry
     view: PoolView
     app: HttpApp | None = None

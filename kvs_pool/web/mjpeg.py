@@ -5,7 +5,7 @@ socket: the encode itself is the shared one of ``FrameEncoder`` (one per new fra
 the number of viewers). A frame is sent when the ring has a newer one than the viewer last got,
 checked ``fps`` times a second, so a viewer gets at most the camera's sampled rate. The socket
 has a write timeout: a viewer that stops reading blocks only its own thread, and only until
-the timeout closes its connection.
+the timeout closes its connection; a viewer that hangs up is noticed between frames.
 
 Wire format (``multipart/x-mixed-replace``, as browsers' ``<img>`` expects)::
 
@@ -20,6 +20,8 @@ Wire format (``multipart/x-mixed-replace``, as browsers' ``<img>`` expects)::
 from __future__ import annotations
 
 import logging
+import select
+import socket
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
@@ -64,8 +66,22 @@ def stream_mjpeg(handler: BaseHTTPRequestHandler, encoder: FrameEncoder, req: Mj
                         f"Content-Length: {len(jpeg.data)}\r\nX-Frame-Seq: {jpeg.seq}\r\n\r\n")
                 handler.wfile.write(head.encode() + jpeg.data + b"\r\n")
                 last, sent = jpeg.seq, sent + 1
-            stop.wait(interval)
+            if _client_left(handler.connection, interval):
+                break
     except (OSError, TimeoutError) as exc:  # gone, reset, or stalled past the write timeout
         log.debug("mjpeg %s viewer %s left: %s", req.camera_id, handler.client_address, exc)
     handler.close_connection = True
     return sent
+
+
+def _client_left(sock: socket.socket, wait_s: float) -> bool:
+    """Wait up to ``wait_s``; True if the client closed its side meanwhile. Without this a
+    viewer of a camera with no new frames would hold its thread until the next write fails.
+    Bytes a client sends after its request are read and ignored."""
+    readable, _, _ = select.select([sock], [], [], wait_s)
+    if not readable:
+        return False
+    try:
+        return sock.recv(4096) == b""
+    except (BlockingIOError, InterruptedError):
+        return False

@@ -49,6 +49,7 @@ _STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript;
            "style.css": "text/css; charset=utf-8"}
 _OPEN_PATHS = ("/healthz",)
 _MAX_FPS = 30.0
+MAX_LIVE_VIEWERS = 64   # concurrent MJPEG streams (one thread each); more get 503
 _MAX_WIDTH = 7680
 
 
@@ -67,6 +68,7 @@ class WebApp:
         self.events = EventLog(events)
         self.status = StatusBuilder(view, self.encoder.encodes, pipelines)
         self.stopping = threading.Event()
+        self.live_slots = threading.BoundedSemaphore(MAX_LIVE_VIEWERS)
 
     def handle(self, handler: BaseHTTPRequestHandler) -> bool:
         """Serve the request if it is ours (True), else leave it to the caller (False)."""
@@ -164,7 +166,14 @@ class WebApp:
             return
         fps = float(_number(query, "fps", float, 5.0, (0.1, _MAX_FPS)))
         self.encoder.newest_seq(camera_id)  # 503 now, before the 200, if there is no ring
-        stream_mjpeg(handler, self.encoder, MjpegRequest(camera_id, fps, width), self.stopping)
+        if not self.live_slots.acquire(blocking=False):
+            send_json(handler, 503, {"error": f"{MAX_LIVE_VIEWERS} live views are open already"},
+                      retry_after=5)
+            return
+        try:
+            stream_mjpeg(handler, self.encoder, MjpegRequest(camera_id, fps, width), self.stopping)
+        finally:
+            self.live_slots.release()
 
 
 def _param(query: dict[str, list[str]], name: str) -> str | None:

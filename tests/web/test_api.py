@@ -237,3 +237,16 @@ def test_a_recreated_ring_is_followed_and_a_removed_one_let_go(ring_pool: RingPo
     ring_pool.views = [v for v in ring_pool.views if v.camera_id != "yard"]
     assert served.json("/api/status")[0] == 200
     assert served.app.encoder.encodes("yard") == 0   # no state left for it
+
+
+def test_live_views_are_bounded(ring_pool: RingPool, served: Served) -> None:
+    ring_pool.write("front", pattern(1))
+    served.app.live_slots = threading.BoundedSemaphore(1)
+    url = served.url + "/api/cameras/front/live.mjpeg"
+    with urllib.request.urlopen(url, timeout=30) as first:
+        _parts(first, 1)
+        code, _, body = served.get("/api/cameras/front/live.mjpeg")
+        assert code == 503 and "live views are open already" in json.loads(body)["error"]
+    wait_for(lambda: served.get("/api/cameras/front/latest.jpg")[0] == 200
+             and served.app.live_slots.acquire(blocking=False), 30,
+             "the first viewer's slot to be released")

@@ -1,6 +1,6 @@
 """The status page in a real browser (headless Chromium) against the demo pool: every tile
-shows a real frame of its camera, a tile opens a moving live view, events appear, and when
-the pool stops the page says it is unreachable. Saves a screenshot as an artifact (in the
+shows a real frame of its camera, a tile opens a moving live view, events appear, tiles stack
+in one column on a phone-sized window, and when the pool stops the page says it is unreachable. Saves a screenshot as an artifact (in the
 test's directory, and in ``$KVS_POOL_TEST_ARTIFACTS`` when set)."""
 
 from __future__ import annotations
@@ -87,6 +87,10 @@ def test_status_page_in_a_real_browser(pool_run: PoolRun, tmp_path: Path) -> Non
                  != first["sig"], 30, "the live view to move", interval=0.2)
         driver.find_element("id", "live-close").click()
         assert not driver.find_element("id", "live").is_displayed()
+
+        driver.set_window_size(400, 900)                  # a phone: one column of tiles
+        wait_for(lambda: len({t.location["x"] for t in driver.find_elements(
+            "css selector", "article.tile")}) == 1, 10, "one column on a phone-sized window")
 
         pool_run.assert_clean_exit()
         banner = driver.find_element("id", "offline")
