@@ -85,6 +85,11 @@ class WebApp:
             send_json(handler, 400, {"error": str(exc)})
         except NoFrame as exc:
             send_json(handler, 503, {"error": str(exc)}, retry_after=1)
+        except (ConnectionError, TimeoutError) as exc:  # the client left (a browser cancelled)
+            log.debug("%s: client %s left: %s", path, handler.client_address, exc)
+        except Exception:  # a bug here must not print tracebacks per request or kill the port
+            log.exception("GET %s failed", path)
+            _try_send_json(handler, 500, {"error": f"internal error serving {path} (see the log)"})
         return True
 
     def close(self) -> None:
@@ -213,6 +218,13 @@ def send_json(handler: BaseHTTPRequestHandler, code: int, doc: Any,
     headers = {"Retry-After": str(retry_after)} if retry_after else None
     send(handler, code, "application/json", json.dumps(doc, default=str).encode() + b"\n",
          headers)
+
+
+def _try_send_json(handler: BaseHTTPRequestHandler, code: int, doc: Any) -> None:
+    try:
+        send_json(handler, code, doc)
+    except OSError:
+        pass
 
 
 def _unauthorized(handler: BaseHTTPRequestHandler, access: Access) -> None:

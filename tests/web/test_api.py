@@ -250,3 +250,15 @@ def test_live_views_are_bounded(ring_pool: RingPool, served: Served) -> None:
     wait_for(lambda: served.get("/api/cameras/front/latest.jpg")[0] == 200
              and served.app.live_slots.acquire(blocking=False), 30,
              "the first viewer's slot to be released")
+
+
+def test_a_failing_route_answers_500_and_the_port_stays_up(
+        ring_pool: RingPool, served: Served, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    def broken() -> dict:
+        raise RuntimeError("boom")
+    monkeypatch.setattr(served.app.status, "document", broken)
+    code, doc = served.json("/api/status")
+    assert code == 500 and "internal error serving /api/status" in doc["error"]
+    assert "GET /api/status failed" in caplog.text and "boom" in caplog.text
+    assert served.get("/healthz")[0] == 503
