@@ -45,7 +45,9 @@ def _tile_image(driver, camera: str):
 
 
 def _shows_real_frame(driver, pool: str, camera: str) -> bool:
-    """The tile's image is decoded, not flat, and close to the ring's newest frame."""
+    """The tile exists, its image is decoded, not flat, and close to the ring's newest frame."""
+    if not driver.find_elements("css selector", f'article[data-camera="{camera}"]'):
+        return False  # the first status has not arrived yet
     stats = driver.execute_script(_IMAGE_STATS, _tile_image(driver, camera))
     if not stats or min(stats["std"]) < 5:
         return False
