@@ -1,5 +1,6 @@
 """Slow and stalled viewers cost the pool nothing it needs: with 20 clients reading one
-camera's MJPEG stream and one client that never reads, /healthz and /metrics keep answering,
+camera's MJPEG stream, one client that never reads it and one that never finishes its request,
+/healthz and /metrics keep answering,
 a SIGKILLed decoder is still restarted, every reader keeps getting frames, the camera is
 encoded at most once per new frame, and SIGTERM still stops the pool cleanly."""
 
@@ -42,13 +43,13 @@ class Reader(threading.Thread):
             self.error = exc
 
 
-def _stalled_client(base: str, path: str) -> socket.socket:
-    """A client that asks for the stream and never reads a byte of it."""
+def _stalled_client(base: str, request: str) -> socket.socket:
+    """A client that sends ``request`` and then never reads a byte of the answer."""
     host, port = urlsplit(base).hostname, urlsplit(base).port
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect((host, port))
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    sock.sendall(request.encode())
     return sock
 
 
@@ -76,7 +77,8 @@ def test_stalled_and_many_viewers_never_delay_health_metrics_or_supervision(
         pool_run.wait_frames(cam, more_than=3, timeout=180)
     base = pool_run.metrics_url()
     path = "/api/cameras/front/live.mjpeg?fps=10"
-    stalled = _stalled_client(base, path)
+    stalled = _stalled_client(base, f"GET {path} HTTP/1.1\r\n\r\n")
+    half = _stalled_client(base, "GET /api/sta")  # a request line that never ends
     stop = threading.Event()
     readers = [Reader(base + path, stop) for _ in range(READERS)]
     try:
@@ -96,6 +98,7 @@ def test_stalled_and_many_viewers_never_delay_health_metrics_or_supervision(
     finally:
         stop.set()
         stalled.close()
+        half.close()
     assert [r.error for r in readers] == [None] * READERS
     new_frames = end["seq"] - start["seq"]
     assert new_frames > 10
