@@ -21,11 +21,17 @@ def web_app(view: PoolView, config: Any) -> WebApp:
     ``KVS_POOL_HTTP_BASIC[_FILE]``)."""
     from kvs_pool.web.events import jsonl_paths
     from kvs_pool.web.snapshots import SnapshotStore
-    pipelines: dict[str, list[str]] = {}
-    for pipe in getattr(config, "pipelines", ()):
-        for camera_id in pipe.cameras:
-            pipelines.setdefault(camera_id, []).append(pipe.name)
+
     def current() -> Any:  # the arbiter swaps its config on SIGHUP: read the one in force
         return getattr(view, "config", config)
-    return WebApp(view, lambda: jsonl_paths(current()), access_from_env(), pipelines,
-                  SnapshotStore(current))
+    return WebApp(view, lambda: jsonl_paths(current()), access_from_env(),
+                  lambda: pipelines_by_camera(current()), SnapshotStore(current))
+
+
+def pipelines_by_camera(config: Any) -> dict[str, list[str]]:
+    """Camera id -> names of the pipelines that read it."""
+    found: dict[str, list[str]] = {}
+    for pipe in getattr(config, "pipelines", ()):
+        for camera_id in pipe.cameras:
+            found.setdefault(camera_id, []).append(pipe.name)
+    return found

@@ -61,7 +61,8 @@ class WebApp:
     """Everything the HTTP port serves beyond ``/metrics`` and ``/healthz``."""
 
     def __init__(self, view: PoolView, events: Callable[[], Sequence[str]],
-                 access: Access = Access(), pipelines: dict[str, list[str]] | None = None,
+                 access: Access = Access(),
+                 pipelines: Callable[[], dict[str, list[str]]] | None = None,
                  snapshots: SnapshotStore | None = None) -> None:
         self.view, self.access, self.snapshots = view, access, snapshots
         self.encoder = FrameEncoder(view.pool)

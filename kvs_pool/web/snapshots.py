@@ -42,7 +42,8 @@ class SnapshotStore:
 
     def __init__(self, config: Callable[[], Any]) -> None:
         self._config = config
-        self._clients: dict[str, Any] | None = None
+        self._clients: dict[str, Any] = {}
+        self._built_from: Any = None      # the config the clients were made from
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -76,9 +77,10 @@ class SnapshotStore:
             raise SnapshotError(f"{uri}: {describe_error(exc)[0]}") from None
 
     def _client_for(self, bucket: str) -> Any | None:
+        config = self._config()
         with self._lock:
-            if self._clients is None:
-                self._clients = _s3_clients(self._config())
+            if config is not self._built_from:  # first use, or a reload replaced the config
+                self._clients, self._built_from = _s3_clients(config), config
             return self._clients.get(bucket)
 
 

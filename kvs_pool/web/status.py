@@ -59,9 +59,9 @@ class StatusBuilder:
     """Builds the status document of one running pool from its ``PoolView``."""
 
     def __init__(self, view: PoolView, encodes: Callable[[str], int],
-                 pipelines: dict[str, list[str]] | None = None) -> None:
+                 pipelines: Callable[[], dict[str, list[str]]] | None = None) -> None:
         self.view, self.encodes = view, encodes
-        self.pipelines = pipelines or {}   # camera id -> names of the pipelines reading it
+        self.pipelines = pipelines or dict   # () -> camera id -> pipelines reading it
         self._meter = _ProcessMeter()
 
     def document(self) -> dict[str, Any]:
@@ -69,8 +69,10 @@ class StatusBuilder:
         state = {"workers": [dataclasses.asdict(w) for w in workers]}
         doc = status_document(self.view.pool, state, list(self.view.camera_ids()))
         decoders = {w.camera_id: w for w in workers if w.kind == "decoder"}
+        pipelines = self.pipelines()
         for row in doc["cameras"]:
             self._camera_extras(row, decoders.get(row["camera_id"]))
+            row["pipelines"] = pipelines.get(row["camera_id"], [])
         for row in doc["workers"]:
             row["cpu"], row["rss_bytes"] = self._meter.sample(row["pid"] if row["up"] else 0)
         self._meter.forget_except({w.pid for w in workers})
@@ -80,7 +82,6 @@ class StatusBuilder:
     def _camera_extras(self, row: dict[str, Any], worker: Any) -> None:
         status = self.view.ring_status(row["camera_id"])
         row["health"] = camera_problem(worker, status)
-        row["pipelines"] = self.pipelines.get(row["camera_id"], [])
         row["jpeg_encodes"] = self.encodes(row["camera_id"])
         if status is not None:
             row.update(width=status.width, height=status.height, seq=status.write_seq)

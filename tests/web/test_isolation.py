@@ -83,6 +83,7 @@ def test_stalled_and_many_viewers_never_delay_health_metrics_or_supervision(
     readers = [Reader(base + path, stop) for _ in range(READERS)]
     try:
         start = _camera(pool_run, "front")
+        assert start["pipelines"] == ["motion"] and start["health"] is None
         for reader in readers:
             reader.start()
         victim = pool_run.decoder_pid("yard")
