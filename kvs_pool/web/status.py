@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -28,23 +29,32 @@ __all__ = ["StatusBuilder"]
 
 
 class _ProcessMeter:
-    """CPU (cores) and resident memory per pid, from psutil, between successive calls."""
+    """CPU (cores) and resident memory per pid, from psutil. CPU is the average since the
+    previous sample of that pid, taken at most every ``_MIN_INTERVAL_S`` (closer samples,
+    e.g. two pages polling at once, reuse the last figure instead of dividing by ~0 s)."""
+
+    _MIN_INTERVAL_S = 0.5
 
     def __init__(self) -> None:
-        self._procs: dict[int, psutil.Process] = {}
+        self._procs: dict[int, tuple[psutil.Process, float | None, float]] = {}
         self._lock = threading.Lock()
 
     def sample(self, pid: int) -> tuple[float | None, int | None]:
         if pid <= 0:
             return None, None
+        now = time.monotonic()
         with self._lock:
             try:
-                proc = self._procs.get(pid)
-                if proc is None:  # first sight: prime the counter, no CPU figure until the next
-                    proc = self._procs[pid] = psutil.Process(pid)
+                known = self._procs.get(pid)
+                if known is None:  # first sight: prime the counter, no CPU figure until the next
+                    proc, cpu = psutil.Process(pid), None
                     proc.cpu_percent(None)
-                    return None, proc.memory_info().rss
-                return round(proc.cpu_percent(None) / 100.0, 3), proc.memory_info().rss
+                elif now - known[2] < self._MIN_INTERVAL_S:
+                    return known[1], known[0].memory_info().rss
+                else:
+                    proc, cpu = known[0], round(known[0].cpu_percent(None) / 100.0, 3)
+                self._procs[pid] = (proc, cpu, now)
+                return cpu, proc.memory_info().rss
             except psutil.Error:
                 self._procs.pop(pid, None)
                 return None, None
@@ -75,7 +85,7 @@ class StatusBuilder:
             row["pipelines"] = pipelines.get(row["camera_id"], [])
         for row in doc["workers"]:
             row["cpu"], row["rss_bytes"] = self._meter.sample(row["pid"] if row["up"] else 0)
-        self._meter.forget_except({w.pid for w in workers})
+        self._meter.forget_except({w.pid for w in workers} | {os.getpid()})
         self._pool_extras(doc)
         return _finite(doc)
 
@@ -99,8 +109,8 @@ class StatusBuilder:
             "workers": len(workers),
             "workers_up": sum(1 for w in workers if w["up"]),
             "restarts": sum(w["restarts"] for w in workers),
-            "cpu": round(sum(w["cpu"] or 0.0 for w in workers)
-                         + (doc["supervisor"]["cpu"] or 0.0), 3),
+            "cpu": None if doc["supervisor"]["cpu"] is None else   # first sample: no figure
+                   round(sum(w["cpu"] or 0.0 for w in workers) + doc["supervisor"]["cpu"], 3),
             "rss_bytes": sum(w["rss_bytes"] or 0 for w in workers)
                          + doc["supervisor"]["rss_bytes"],
         }

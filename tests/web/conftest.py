@@ -14,6 +14,7 @@ import pytest
 for helpers in ("supervisor", "publish"):  # pool_harness, awsworld (moto on loopback)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / helpers))
 
+from awsworld import REGION, LocalMoto  # noqa: E402
 from pool_harness import PoolRun  # noqa: E402
 from ringpool import RingPool, Served  # noqa: E402
 
@@ -42,6 +43,22 @@ def ring_pool(pool_name: str, tmp_path: Path) -> Iterator[RingPool]:
 @pytest.fixture
 def served(ring_pool: RingPool, tmp_path: Path) -> Iterator[Served]:
     server = Served(ring_pool, [str(tmp_path / "events.jsonl")])
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalMoto]:
+    """moto's server on loopback, with dummy credentials in the environment (inherited by a
+    pool started afterwards)."""
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    server = LocalMoto()
+    server.start()
     try:
         yield server
     finally:

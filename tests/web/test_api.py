@@ -5,6 +5,7 @@ live.mjpeg streams new frames, /api/events reads the jsonl files, errors are JSO
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import threading
@@ -49,6 +50,11 @@ def test_status_is_the_cli_document_plus_page_fields(ring_pool: RingPool, served
     assert [w["name"] for w in doc["workers"]] == ["decoder-front", "decoder-yard"]
     assert doc["workers"][0]["rss_bytes"] > 0       # our own pid stands in for the decoder
     assert doc["totals"]["cameras"] == 2 and doc["totals"]["healthy"] == 1
+    assert doc["supervisor"]["cpu"] is None               # one sample: no CPU figure yet
+    again = wait_for(lambda: (d := served.json("/api/status")[1])["supervisor"]["cpu"]
+                     is not None and d, 10, "a CPU figure from the second sample")
+    assert again["totals"]["cpu"] is not None and again["workers"][0]["cpu"] is not None
+    assert 0 <= again["supervisor"]["cpu"] < (os.cpu_count() or 1) + 0.5
 
 
 def test_latest_jpeg_is_the_rings_newest_frame(ring_pool: RingPool, served: Served) -> None:

@@ -1,5 +1,6 @@
 """The status page in a real browser (headless Chromium) against the demo pool: every tile
-shows a real frame of its camera, a tile opens a moving live view, events appear, tiles stack
+shows a real frame of its camera, a tile opens a moving live view, events appear with their
+snapshot (stored by an s3 publisher on moto's server, read back by the pool), tiles stack
 in one column on a phone-sized window, and when the pool stops the page says it is unreachable. Saves a screenshot as an artifact (in the
 test's directory, and in ``$KVS_POOL_TEST_ARTIFACTS`` when set)."""
 
@@ -9,7 +10,10 @@ import os
 import shutil
 from pathlib import Path
 
+import boto3
 import numpy as np
+import yaml
+from awsworld import REGION, LocalMoto
 from browser import chromium
 from polling import wait_for
 from pool_harness import PoolRun
@@ -65,8 +69,18 @@ def _save(driver, tmp_path: Path) -> Path:
     return shot
 
 
-def test_status_page_in_a_real_browser(pool_run: PoolRun, tmp_path: Path) -> None:
+def _with_s3_snapshots(run: PoolRun, moto: LocalMoto) -> None:
+    """Add an s3 publisher (moto) before the demo's jsonl one: events get snapshots."""
+    boto3.client("s3", region_name=REGION, endpoint_url=moto.endpoint).create_bucket(Bucket="snaps")
+    doc = yaml.safe_load(run.config_path.read_text())
+    doc["pipelines"][0]["publishers"].insert(0, {"type": "s3", "bucket": "snaps",
+                                                 "region": REGION, "endpoint_url": moto.endpoint})
+    run.config_path.write_text(yaml.safe_dump(doc))
+
+
+def test_status_page_in_a_real_browser(pool_run: PoolRun, moto: LocalMoto, tmp_path: Path) -> None:
     cameras = write_demo_config(pool_run)
+    _with_s3_snapshots(pool_run, moto)
     pool_run.start()
     for cam in cameras:
         pool_run.wait_frames(cam, more_than=3, timeout=180)
@@ -77,6 +91,9 @@ def test_status_page_in_a_real_browser(pool_run: PoolRun, tmp_path: Path) -> Non
                      f"tile {cam} to show a real frame of its camera", interval=0.5)
         wait_for(lambda: driver.find_elements("css selector", "#events li"), 180,
                  "an event in the events list", interval=1.0)
+        wait_for(lambda: any(driver.execute_script(_IMAGE_STATS, img) for img in
+                             driver.find_elements("css selector", "#events li img")), 30,
+                 "an event's snapshot thumbnail (from S3) to load", interval=0.5)
         _save(driver, tmp_path)
 
         _tile_image(driver, "front").click()

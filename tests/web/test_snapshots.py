@@ -23,19 +23,6 @@ BUCKET = "snaps"
 
 
 @pytest.fixture
-def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalMoto]:
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(key, value)
-    server = LocalMoto()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def with_s3(ring_pool: RingPool, moto: LocalMoto, tmp_path: Path) -> Iterator[Served]:
     doc = {"pool": {"name": ring_pool.pool, "state_dir": str(tmp_path / "state")},
            "cameras": [{"id": "front", "source": {"url": "rtsp://127.0.0.1:9/x"}}],
