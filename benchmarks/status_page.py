@@ -217,7 +217,8 @@ def main() -> None:
     page_extra = r["page"]["supervisor"] - b["supervisor"]
     mjpeg_extra = r["mjpeg"]["supervisor"] - b["supervisor"]
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; phases {seconds:g} s")
-    print(f"baseline (no viewer): supervisor {b['supervisor']:.3f} cores, whole pool {b['pool']:.3f}")
+    print(f"baseline (no viewer): supervisor {b['supervisor']:.3f} cores, "
+          f"whole pool {b['pool']:.3f}")
     for name, extra in (("page open", page_extra), ("10 MJPEG viewers", mjpeg_extra)):
         phase = r["page"] if name == "page open" else r["mjpeg"]
         print(f"{name}: supervisor +{extra:.3f} cores ({extra / b['pool']:.1%} of the pool's "

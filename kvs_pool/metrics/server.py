@@ -66,7 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 64  # listen backlog: a burst of viewers never makes probes wait on SYN retries
+    request_queue_size = 64  # listen backlog: a burst of viewers never leaves probes in SYN retries
     registry: CollectorRegistry
     view: PoolView
     app: HttpApp | None = None

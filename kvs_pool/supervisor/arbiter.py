@@ -112,7 +112,8 @@ class Arbiter:
         settings = self.config.pool.metrics
         if settings.enabled:
             from kvs_pool.web import web_app  # the status page and API on the same port
-            self.metrics = MetricsServer(self, settings.host, settings.port, web_app(self, self.config))
+            self.metrics = MetricsServer(self, settings.host, settings.port,
+                                         web_app(self, self.config))
             self.metrics.start()
 
     def tick(self) -> None:

@@ -98,7 +98,8 @@ class WebApp:
         self.encoder.close()
 
     # -- routes ---------------------------------------------------------------------------------
-    def _route(self, handler: BaseHTTPRequestHandler, path: str, query: dict[str, list[str]]) -> None:
+    def _route(self, handler: BaseHTTPRequestHandler, path: str,
+               query: dict[str, list[str]]) -> None:
         match = _CAMERA_ROUTE.match(path)
         if path in ("/", "/index.html"):
             self._static(handler, "index.html")
@@ -129,7 +130,7 @@ class WebApp:
     def _events(self, handler: BaseHTTPRequestHandler, query: dict[str, list[str]]) -> None:
         camera = _param(query, "camera") or None
         if camera is not None and camera not in self.view.camera_ids():
-            send_json(handler, 404, {"error": f"no camera {camera!r} in pool {self.view.pool!r}"})
+            _no_camera(handler, camera, self.view.pool)
             return
         limit = _number(query, "limit", int, 50, (1, 1000))
         events = [self._with_snapshot_url(e) for e in self.events.recent(camera, int(limit))]
@@ -161,7 +162,7 @@ class WebApp:
     def _camera(self, handler: BaseHTTPRequestHandler, camera_id: str, what: str,
                 query: dict[str, list[str]]) -> None:
         if camera_id not in self.view.camera_ids():
-            send_json(handler, 404, {"error": f"no camera {camera_id!r} in pool {self.view.pool!r}"})
+            _no_camera(handler, camera_id, self.view.pool)
             return
         width = _number(query, "width", int, None, (16, _MAX_WIDTH))
         width = int(width) if width is not None else None
@@ -196,7 +197,8 @@ def _number(query: dict[str, list[str]], name: str, kind: type, default: Any,
     try:
         value = kind(raw)
     except ValueError:
-        raise BadRequest(f"{name}={raw!r}: not a{'n integer' if kind is int else ' number'}") from None
+        what = "an integer" if kind is int else "a number"
+        raise BadRequest(f"{name}={raw!r}: not {what}") from None
     if not bounds[0] <= value <= bounds[1]:
         raise BadRequest(f"{name}={raw}: must be between {bounds[0]:g} and {bounds[1]:g}")
     return value
@@ -219,6 +221,10 @@ def send_json(handler: BaseHTTPRequestHandler, code: int, doc: Any,
     headers = {"Retry-After": str(retry_after)} if retry_after else None
     send(handler, code, "application/json", json.dumps(doc, default=str).encode() + b"\n",
          headers)
+
+
+def _no_camera(handler: BaseHTTPRequestHandler, camera_id: str, pool: str) -> None:
+    send_json(handler, 404, {"error": f"no camera {camera_id!r} in pool {pool!r}"})
 
 
 def _try_send_json(handler: BaseHTTPRequestHandler, code: int, doc: Any) -> None:

@@ -1,8 +1,9 @@
 """The status page in a real browser (headless Chromium) against the demo pool: every tile
 shows a real frame of its camera, a tile opens a moving live view, events appear with their
-snapshot (stored by an s3 publisher on moto's server, read back by the pool), tiles stack
-in one column on a phone-sized window, and when the pool stops the page says it is unreachable. Saves a screenshot as an artifact (in the
-test's directory, and in ``$KVS_POOL_TEST_ARTIFACTS`` when set)."""
+snapshot (stored by an s3 publisher on moto's server, read back by the pool), tiles stack in
+one column on a phone-sized window, and when the pool stops the page says it is unreachable.
+Saves a screenshot as an artifact (in the test's directory, and in ``$KVS_POOL_TEST_ARTIFACTS``
+when set)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,12 @@ c.width = img.naturalWidth; c.height = img.naturalHeight;
 const g = c.getContext("2d"); g.drawImage(img, 0, 0);
 const d = g.getImageData(0, 0, c.width, c.height).data;
 const n = d.length / 4, sum = [0, 0, 0], sq = [0, 0, 0];
-for (let i = 0; i < d.length; i += 4) for (let k = 0; k < 3; k++) { sum[k] += d[i + k]; sq[k] += d[i + k] * d[i + k]; }
+for (let i = 0; i < d.length; i += 4) {
+  for (let k = 0; k < 3; k++) { sum[k] += d[i + k]; sq[k] += d[i + k] * d[i + k]; }
+}
 return {w: c.width, h: c.height, mean: sum.map(s => s / n),
-        std: sq.map((s, k) => Math.sqrt(s / n - (sum[k] / n) ** 2)), sig: Array.from(d.slice(0, 4096)).join(",")};
+        std: sq.map((s, k) => Math.sqrt(s / n - (sum[k] / n) ** 2)),
+        sig: Array.from(d.slice(0, 4096)).join(",")};
 """
 
 
