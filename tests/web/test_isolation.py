@@ -2,7 +2,8 @@
 camera's MJPEG stream, one client that never reads it and one that never finishes its request,
 /healthz and /metrics keep answering,
 a SIGKILLed decoder is still restarted, every reader keeps getting frames, the camera is
-encoded at most once per new frame, and SIGTERM still stops the pool cleanly."""
+encoded at most once per new frame, and SIGTERM still stops the pool cleanly. On the same
+pool, /api/status holds every field of `kvs-pool status --json` with the same values."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -69,6 +72,22 @@ def _camera(run: PoolRun, camera: str) -> dict:
     return next(c for c in doc["cameras"] if c["camera_id"] == camera)
 
 
+def _same_as_cli(run: PoolRun, base: str) -> None:
+    """/api/status holds every field of `kvs-pool status --json`, with the same values."""
+    out = subprocess.run([sys.executable, "-m", "kvs_pool", "status", str(run.config_path),
+                          "--json"], capture_output=True, text=True, timeout=60, check=True)
+    cli = json.loads(out.stdout)
+    with urllib.request.urlopen(base + "/api/status", timeout=10) as resp:
+        api = json.load(resp)
+    assert api["pool"] == cli["pool"]
+    steady = ("camera_id", "running", "state", "restarts", "pid", "up", "last_exit")
+    assert [{k: c[k] for k in steady} for c in api["cameras"]] == \
+        [{k: c[k] for k in steady} for c in cli["cameras"]]
+    assert all(set(c) <= set(a) for c, a in zip(cli["cameras"], api["cameras"]))
+    assert [w["name"] for w in api["workers"]] == [w["name"] for w in cli["workers"]]
+    assert all(set(c) <= set(a) for c, a in zip(cli["workers"], api["workers"]))
+
+
 def test_stalled_and_many_viewers_never_delay_health_metrics_or_supervision(
         pool_run: PoolRun) -> None:
     cameras = write_demo_config(pool_run)
@@ -76,6 +95,7 @@ def test_stalled_and_many_viewers_never_delay_health_metrics_or_supervision(
     for cam in cameras:
         pool_run.wait_frames(cam, more_than=3, timeout=180)
     base = pool_run.metrics_url()
+    _same_as_cli(pool_run, base)
     path = "/api/cameras/front/live.mjpeg?fps=10"
     stalled = _stalled_client(base, f"GET {path} HTTP/1.1\r\n\r\n")
     half = _stalled_client(base, "GET /api/sta")  # a request line that never ends
