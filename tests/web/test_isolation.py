@@ -1,9 +1,9 @@
 """Slow and stalled viewers cost the pool nothing it needs: with 20 clients reading one
 camera's MJPEG stream, one client that never reads it and one that never finishes its request,
-/healthz and /metrics keep answering,
-a SIGKILLed decoder is still restarted, every reader keeps getting frames, the camera is
-encoded at most once per new frame, and SIGTERM still stops the pool cleanly. On the same
-pool, /api/status holds every field of `kvs-pool status --json` with the same values."""
+/healthz and /metrics keep answering, a SIGKILLed decoder is still restarted, every reader
+keeps getting frames, the camera is encoded at most once per new frame, and SIGTERM still
+stops the pool cleanly. On the same pool, /api/status holds every field of
+`kvs-pool status --json` with the same values."""
 
 from __future__ import annotations
 
