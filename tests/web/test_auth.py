@@ -1,5 +1,6 @@
 """Access control: the secret comes from the environment or a file, never the config; with one
-set, every route but /healthz wants it; basic and bearer both compare in constant time."""
+set, every route but /healthz wants it; basic and bearer both compare in constant time; a
+bad setting stops `kvs-pool run` at start with one line naming the variable."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pool_harness import PoolRun, dead_url
 from ringpool import RingPool, Served
 
 from kvs_pool.errors import KvsPoolError
@@ -86,3 +88,15 @@ def test_every_route_but_healthz_wants_the_secret(guarded: Served, path: str) ->
 
 def test_healthz_stays_open_for_probes(guarded: Served) -> None:
     assert guarded.get("/healthz")[0] == 503  # answered (unhealthy: no frames), not 401
+
+
+def test_a_pool_with_a_bad_secret_setting_stops_at_start_naming_it(
+        pool_run: PoolRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    pool_run.write_config({"cam": dead_url()})
+    monkeypatch.setenv("KVS_POOL_HTTP_BASIC", "no-colon")
+    pool_run.start()
+    assert pool_run.proc.wait(60) == 1
+    lines = pool_run.log_path.read_text().splitlines()
+    assert "kvs-pool run: KVS_POOL_HTTP_BASIC: expected user:password" in lines
+    assert not any("Traceback" in line for line in lines)
+    assert pool_run.segments() == []
