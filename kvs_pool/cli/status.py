@@ -23,7 +23,7 @@ from kvs_pool.ring import ConnectionState, RingReader, RingStatus
 from kvs_pool.ring.layout import NAME_PREFIX
 from kvs_pool.ring.segment import SHM_DIR
 
-__all__ = ["register", "collect_rows", "format_table", "format_workers"]
+__all__ = ["register", "collect_rows", "status_document", "format_table", "format_workers"]
 
 _COLUMNS = ("CAMERA", "STATE", "FPS", "FRAMES", "RESTARTS", "LAST FRAME", "DECODER")
 
@@ -105,6 +105,12 @@ def collect_rows(pool: str, state: dict[str, Any] | None, cameras: list[str]) ->
     return rows
 
 
+def status_document(pool: str, state: dict[str, Any] | None, cameras: list[str]) -> dict:
+    """What ``--json`` prints (and ``GET /api/status`` serves): pool, cameras, workers."""
+    return {"pool": pool, "cameras": collect_rows(pool, state, cameras),
+            "workers": (state or {}).get("workers", [])}
+
+
 def _decoder_cell(row: dict) -> str:
     if "up" not in row:
         return f"pid {row['pid']}" if row.get("pid") else "-"
@@ -182,11 +188,11 @@ def _handle(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     if line:
-        print(line)
-    rows = collect_rows(pool, state, cameras)
+        print(line, file=sys.stderr if args.json else sys.stdout)
+    doc = status_document(pool, state, cameras)
+    rows = doc["cameras"]
     if args.json:
-        print(json.dumps({"pool": pool, "cameras": rows, "workers": (state or {}).get(
-            "workers", [])}, default=str, indent=1))
+        print(json.dumps(doc, default=str, indent=1))
     else:
         print(format_table(rows))
         workers = format_workers(state)

@@ -1,6 +1,9 @@
 """The pool's HTTP endpoint, served from a thread of the supervisor: ``/metrics`` (Prometheus
 text from our own registry) and ``/healthz`` (200 when every camera is healthy, else 503 with a
 JSON body naming the cameras that are not and why).
+
+Routing hook: an optional ``app`` (the status page and API, ``kvs_pool.web``) sees every GET
+first, one thread per connection; it answers what it owns and returns False for the rest.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler
+from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.registry import Collector
@@ -21,15 +25,26 @@ from kvs_pool.metrics.health import unhealthy_cameras
 from kvs_pool.metrics.labels import LabelledCollector
 from kvs_pool.metrics.view import PoolView
 
-__all__ = ["MetricsServer"]
+__all__ = ["MetricsServer", "HttpApp"]
 
 log = logging.getLogger(__name__)
 
 
+class HttpApp(Protocol):
+    """More routes on the same port (``kvs_pool.web.WebApp``)."""
+
+    def handle(self, handler: BaseHTTPRequestHandler) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
+    timeout = 30  # s per socket read/write: an idle or stalled client frees its thread
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.server.app is not None and self.server.app.handle(self):
+            return
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
             self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.server.registry))
@@ -54,15 +69,17 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(QuietHTTPServer):
+    request_queue_size = 64  # listen backlog: a burst of viewers never leaves probes in SYN retries
     registry: CollectorRegistry
     view: PoolView
+    app: HttpApp | None = None
 
 
 class MetricsServer:
     """``/metrics`` and ``/healthz`` for one pool, on ``host:port`` (port 0: any free)."""
 
     def __init__(self, view: PoolView, host: str = "127.0.0.1", port: int = 9108,
-                 labels: Mapping[str, str] | None = None) -> None:
+                 labels: Mapping[str, str] | None = None, app: HttpApp | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         collector: Collector = PoolCollector(view)
         self.registry.register(LabelledCollector(collector, labels) if labels else collector)
@@ -72,6 +89,7 @@ class MetricsServer:
             raise KvsPoolError(f"metrics endpoint cannot listen on {host}:{port}: {exc} "
                                "(set pool.metrics.port to a free port, or 0)") from exc
         self._httpd.registry, self._httpd.view = self.registry, view
+        self._httpd.app = app
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="metrics",
                                         kwargs={"poll_interval": 0.5}, daemon=True)
 
@@ -92,4 +110,6 @@ class MetricsServer:
     def stop(self) -> None:
         if self._thread.is_alive():
             self._httpd.shutdown()
+        if self._httpd.app is not None:
+            self._httpd.app.close()
         self._httpd.server_close()

@@ -137,8 +137,10 @@ class Arbiter:
     def start_metrics(self) -> None:
         settings = self.config.pool.metrics
         if settings.enabled:
+            from kvs_pool.web import web_app  # the status page and API on the same port
             labels = dict(self.options.assignment.labels) if self.options.assignment else None
-            self.metrics = MetricsServer(self, settings.host, settings.port, labels)
+            self.metrics = MetricsServer(self, settings.host, settings.port, labels,
+                                         web_app(self, self.config))
             self.metrics.start()
 
     def tick(self) -> None:

@@ -1,0 +1,65 @@
+"""Fixtures for web tests: ``ring_pool`` (real rings, no processes) and ``served`` (the HTTP
+port with the web app over it); both cleaned up whatever happens. The pool harness of the
+supervisor tests (real ``kvs-pool run`` processes) and the publish tests' moto server are
+importable here too."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+for helpers in ("supervisor", "publish"):  # pool_harness, awsworld (moto on loopback)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / helpers))
+
+from awsworld import REGION, LocalMoto  # noqa: E402
+from pool_harness import PoolRun  # noqa: E402
+from ringpool import RingPool, Served  # noqa: E402
+
+
+@pytest.fixture
+def pool_run(pool_name: str, tmp_path: Path) -> Iterator[PoolRun]:
+    """A real `kvs-pool run` of this test (killed and unlinked whatever happens)."""
+    run = PoolRun(pool_name, tmp_path)
+    try:
+        yield run
+    finally:
+        run.cleanup()
+
+
+@pytest.fixture
+def ring_pool(pool_name: str, tmp_path: Path) -> Iterator[RingPool]:
+    pool = RingPool(pool_name, stats_dir=str(tmp_path))
+    try:
+        pool.add("front")
+        pool.add("yard", 160, 120)
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def served(ring_pool: RingPool, tmp_path: Path) -> Iterator[Served]:
+    server = Served(ring_pool, [str(tmp_path / "events.jsonl")])
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalMoto]:
+    """moto's server on loopback, with dummy credentials in the environment (inherited by a
+    pool started afterwards)."""
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    server = LocalMoto()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
