@@ -1,5 +1,6 @@
-"""The pool's HTTP endpoint, served from a thread of the supervisor: ``/metrics`` (Prometheus
-text from our own registry) and ``/healthz`` (200 when every camera is healthy, else 503 with a
+"""The pool's HTTP endpoint, served from a thread of the supervisor: ``/metrics`` (our own
+registry through prometheus_client's exposition: text or OpenMetrics, gzip on request; see
+``exposition``) and ``/healthz`` (200 when every camera is healthy, else 503 with a
 JSON body naming the cameras that are not and why).
 
 Routing hook: an optional ``app`` (the status page and API, ``kvs_pool.web``) sees every GET
@@ -15,12 +16,13 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import Protocol
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
 from kvs_pool.errors import KvsPoolError
 from kvs_pool.httpserver import QuietHTTPServer
 from kvs_pool.metrics.collector import PoolCollector
+from kvs_pool.metrics.exposition import MetricsExposition
 from kvs_pool.metrics.health import unhealthy_cameras
 from kvs_pool.metrics.labels import LabelledCollector
 from kvs_pool.metrics.view import PoolView
@@ -45,9 +47,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         if self.server.app is not None and self.server.app.handle(self):
             return
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         if path == "/metrics":
-            self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.server.registry))
+            self._scrape(query)
         elif path == "/healthz":
             problems = unhealthy_cameras(self.server.view)
             body = {"healthy": not problems, "pool": self.server.view.pool,
@@ -56,6 +58,16 @@ class _Handler(BaseHTTPRequestHandler):
                        json.dumps(body, sort_keys=True).encode() + b"\n")
         else:
             self._send(404, "text/plain", b"not found: try /metrics or /healthz\n")
+
+    def _scrape(self, query: str) -> None:
+        answer = self.server.exposition.scrape(query, self.headers.get("Accept", ""),
+                                               self.headers.get("Accept-Encoding", ""))
+        self.send_response(answer.status)
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        self.wfile.write(answer.body)
 
     def _send(self, code: int, content_type: str, body: bytes) -> None:
         self.send_response(code)
@@ -71,6 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(QuietHTTPServer):
     request_queue_size = 64  # listen backlog: a burst of viewers never leaves probes in SYN retries
     registry: CollectorRegistry
+    exposition: MetricsExposition
     view: PoolView
     app: HttpApp | None = None
 
@@ -89,6 +102,7 @@ class MetricsServer:
             raise KvsPoolError(f"metrics endpoint cannot listen on {host}:{port}: {exc} "
                                "(set pool.metrics.port to a free port, or 0)") from exc
         self._httpd.registry, self._httpd.view = self.registry, view
+        self._httpd.exposition = MetricsExposition(self.registry)
         self._httpd.app = app
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="metrics",
                                         kwargs={"poll_interval": 0.5}, daemon=True)

@@ -4,6 +4,7 @@ time, the text parses with prometheus_client's parser, /healthz names unhealthy 
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import socket
 import struct
@@ -234,3 +235,25 @@ def test_a_slow_camera_is_healthy_between_its_frames(pool: FakePool) -> None:
         configured = dataclasses.replace(decoder, frame_timeout_s=30.0)
         assert "limit 30.0 s" in str(camera_problem(configured,
                                                     dataclasses.replace(status, fps=0.05)))
+
+
+def test_metrics_negotiate_openmetrics_and_gzip(pool: FakePool) -> None:
+    """prometheus_client's own exposition: what Prometheus asks for is what it gets."""
+    server = MetricsServer(pool, "127.0.0.1", 0)
+    server.start()
+    try:
+        with _writing(pool.pool, "a", 1):
+            def get(headers: dict[str, str]) -> tuple[str, str | None, bytes]:
+                req = urllib.request.Request(server.url + "/metrics", headers=headers)
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    return (resp.headers["Content-Type"], resp.headers["Content-Encoding"],
+                            resp.read())
+            kind, encoding, body = get({})
+            assert kind.startswith("text/plain; version=0.0.4") and encoding is None
+            assert b"kvs_hls_frames_total{" in body
+            kind, _, body = get({"Accept": "application/openmetrics-text; version=1.0.0"})
+            assert kind.startswith("application/openmetrics-text") and body.endswith(b"# EOF\n")
+            kind, encoding, body = get({"Accept-Encoding": "gzip"})
+            assert encoding == "gzip" and b"kvs_hls_frames_total{" in gzip.decompress(body)
+    finally:
+        server.stop()
