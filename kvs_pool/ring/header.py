@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from kvs_pool.errors import RingError, RingLayoutError
-from kvs_pool.ring.layout import HEADER_SIZE, LAYOUT_VERSION, MAGIC, H, PoolState, S
+from kvs_pool.ring.layout import HEADER_SIZE, LAYOUT_VERSION, MAGIC, HeaderWord, PoolState, SlotWord
 from kvs_pool.ring.segment import Mapping, open_segment
 
 __all__ = ["RingStatus", "read_status", "attach_mapping", "pid_alive"]
@@ -96,20 +96,20 @@ def closed_reason(state: int, pool: str = "") -> str | None:
 def read_status(m: Mapping) -> RingStatus:
     """Snapshot the header of a mapping (fields are read one by one, not as a transaction)."""
     u, f = m.hdr, m.hdr_f
-    producer = int(u[H.PRODUCER_PID])
+    producer = int(u[HeaderWord.PRODUCER_PID])
     return RingStatus(
-        name=m.name, owner_pid=int(u[H.OWNER_PID]), producer_pid=producer,
-        producer_alive=pid_alive(producer), pool_open=int(u[H.POOL_STATE]) == PoolState.OPEN,
-        generation=int(u[H.GENERATION]), write_seq=int(u[H.WRITE_SEQ]),
-        heartbeat_mono=float(f[H.HEARTBEAT_MONO]), last_frame_mono=float(f[H.LAST_FRAME_MONO]),
-        last_frame_wall=float(f[H.LAST_FRAME_WALL]), fps=float(f[H.FPS]),
-        frames=int(u[H.FRAMES]), reconnects=int(u[H.RECONNECTS]),
-        url_refreshes=int(u[H.URL_REFRESHES]), read_errors=int(u[H.READ_ERRORS]),
-        skipped=int(u[H.SKIPPED]), state=int(u[H.STATE]), writer_starts=int(u[H.WRITER_STARTS]),
-        width=int(u[H.WIDTH]), height=int(u[H.HEIGHT]), channels=int(u[H.CHANNELS]),
-        max_width=int(u[H.MAX_WIDTH]), max_height=int(u[H.MAX_HEIGHT]),
-        max_channels=int(u[H.MAX_CHANNELS]), slots=int(u[H.SLOT_COUNT]),
-        slot_size=int(u[H.SLOT_SIZE]))
+        name=m.name, owner_pid=int(u[HeaderWord.OWNER_PID]), producer_pid=producer,
+        producer_alive=pid_alive(producer), pool_open=int(u[HeaderWord.POOL_STATE]) == PoolState.OPEN,
+        generation=int(u[HeaderWord.GENERATION]), write_seq=int(u[HeaderWord.WRITE_SEQ]),
+        heartbeat_mono=float(f[HeaderWord.HEARTBEAT_MONO]), last_frame_mono=float(f[HeaderWord.LAST_FRAME_MONO]),
+        last_frame_wall=float(f[HeaderWord.LAST_FRAME_WALL]), fps=float(f[HeaderWord.FPS]),
+        frames=int(u[HeaderWord.FRAMES]), reconnects=int(u[HeaderWord.RECONNECTS]),
+        url_refreshes=int(u[HeaderWord.URL_REFRESHES]), read_errors=int(u[HeaderWord.READ_ERRORS]),
+        skipped=int(u[HeaderWord.SKIPPED]), state=int(u[HeaderWord.STATE]), writer_starts=int(u[HeaderWord.WRITER_STARTS]),
+        width=int(u[HeaderWord.WIDTH]), height=int(u[HeaderWord.HEIGHT]), channels=int(u[HeaderWord.CHANNELS]),
+        max_width=int(u[HeaderWord.MAX_WIDTH]), max_height=int(u[HeaderWord.MAX_HEIGHT]),
+        max_channels=int(u[HeaderWord.MAX_CHANNELS]), slots=int(u[HeaderWord.SLOT_COUNT]),
+        slot_size=int(u[HeaderWord.SLOT_SIZE]))
 
 
 def _warn_weak_ordering() -> None:
@@ -136,7 +136,7 @@ def attach_mapping(name: str, what: str, readonly: bool) -> Mapping:
         m.close()
         raise
     u = m.hdr
-    m.map_slots(int(u[H.SLOT_COUNT]), int(u[H.SLOT_SIZE]), int(u[H.PIXEL_OFFSET]))
+    m.map_slots(int(u[HeaderWord.SLOT_COUNT]), int(u[HeaderWord.SLOT_SIZE]), int(u[HeaderWord.PIXEL_OFFSET]))
     m.populate(write=not readonly)
     return m
 
@@ -145,9 +145,9 @@ def _check_geometry(m: Mapping, what: str) -> None:
     """The slots the header describes must lie inside the segment (a corrupt header is an
     error naming the ring, not a ValueError from mapping slots past its end)."""
     u = m.hdr
-    slots, slot_size, pixel_offset = (int(u[H.SLOT_COUNT]), int(u[H.SLOT_SIZE]),
-                                      int(u[H.PIXEL_OFFSET]))
-    if not (slots >= 1 and S.WORDS * 8 <= pixel_offset < slot_size
+    slots, slot_size, pixel_offset = (int(u[HeaderWord.SLOT_COUNT]), int(u[HeaderWord.SLOT_SIZE]),
+                                      int(u[HeaderWord.PIXEL_OFFSET]))
+    if not (slots >= 1 and SlotWord.WORDS * 8 <= pixel_offset < slot_size
             and HEADER_SIZE + slots * slot_size <= m.shm.size):
         raise RingLayoutError(f"{what}: ring {m.name} has a corrupt header ({slots} slots of "
                               f"{slot_size} bytes, pixels at {pixel_offset}, in "
@@ -157,20 +157,20 @@ def _check_geometry(m: Mapping, what: str) -> None:
 def _check_layout(m: Mapping, what: str) -> None:
     u = m.hdr
     deadline = time.monotonic() + _READY_WAIT_S
-    while int(u[H.MAGIC]) == 0 and time.monotonic() < deadline:
+    while int(u[HeaderWord.MAGIC]) == 0 and time.monotonic() < deadline:
         time.sleep(0.01)  # the owner is still initialising the header
-    if int(u[H.MAGIC]) != MAGIC:
+    if int(u[HeaderWord.MAGIC]) != MAGIC:
         raise RingLayoutError(f"{what}: segment {m.name} is not a kvs-pool ring (bad magic)")
-    version = int(u[H.VERSION])
+    version = int(u[HeaderWord.VERSION])
     if version != LAYOUT_VERSION:
         raise RingLayoutError(f"{what}: ring {m.name} has layout version {version}, this "
                               f"kvs-pool reads version {LAYOUT_VERSION}: use the same kvs-pool "
                               "version as the pool")
-    expected = int(u[H.TOTAL_SIZE])
+    expected = int(u[HeaderWord.TOTAL_SIZE])
     if m.shm.size < expected:
         raise RingLayoutError(f"{what}: ring {m.name} is {m.shm.size} bytes but its header "
                               f"says {expected}")
     _check_geometry(m, what)
-    reason = closed_reason(int(u[H.POOL_STATE]))
+    reason = closed_reason(int(u[HeaderWord.POOL_STATE]))
     if reason:
         raise RingError(f"{what}: {reason} (ring {m.name} is closed)")

@@ -76,7 +76,7 @@ from kvs_pool.errors import RingError
 
 __all__ = [
     "LAYOUT_VERSION", "MAGIC", "PAGE", "HEADER_SIZE", "PIXEL_OFFSET", "NAME_PREFIX",
-    "RingGeometry", "ConnectionState", "PoolState", "H", "S", "segment_name",
+    "RingGeometry", "ConnectionState", "PoolState", "HeaderWord", "SlotWord", "segment_name",
     "validate_name", "slot_size_for",
 ]
 
@@ -89,7 +89,7 @@ NAME_PREFIX = "kvspool"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
 
 
-class H:
+class HeaderWord:
     """Header word indexes (see the table in the module docstring)."""
 
     MAGIC, VERSION, HEADER_SIZE, SLOT_COUNT, SLOT_SIZE, PIXEL_OFFSET = 0, 1, 2, 3, 4, 5
@@ -102,7 +102,7 @@ class H:
     WORDS = 512  # 4096 / 8
 
 
-class S:
+class SlotWord:
     """Slot meta word indexes (see the table in the module docstring)."""
 
     SEQ, CAPTURE_TS, DECODE_TS, HEIGHT, WIDTH, CHANNELS, STRIDE, GENERATION, COMMIT_MONO = range(9)
@@ -110,7 +110,7 @@ class S:
 
 
 COUNTERS = ("frames", "reconnects", "url_refreshes", "read_errors", "skipped")
-COUNTER_WORDS = {name: H.FRAMES + i for i, name in enumerate(COUNTERS)}
+COUNTER_WORDS = {name: HeaderWord.FRAMES + i for i, name in enumerate(COUNTERS)}
 
 
 class ConnectionState(IntEnum):

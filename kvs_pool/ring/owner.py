@@ -20,7 +20,7 @@ import os
 from kvs_pool.errors import RingError
 from kvs_pool.ring.futex import futex_wake
 from kvs_pool.ring.header import RingStatus, attach_mapping, pid_alive, read_status
-from kvs_pool.ring.layout import (HEADER_SIZE, LAYOUT_VERSION, MAGIC, PIXEL_OFFSET, H, PoolState,
+from kvs_pool.ring.layout import (HEADER_SIZE, LAYOUT_VERSION, MAGIC, PIXEL_OFFSET, HeaderWord, PoolState,
                                   RingGeometry, segment_name)
 from kvs_pool.ring.segment import (Mapping, create_segment, foreign_reason, remove_foreign,
                                    segment_exists, unlink_segment)
@@ -57,7 +57,7 @@ class RingOwner:
         if truncated:  # its header is gone: touching it would be a SIGBUS
             log.warning("ring %s was %s: readers learn it themselves", self.name, truncated)
         else:
-            m.hdr[H.POOL_STATE] = PoolState.REMOVED if removed else PoolState.CLOSED
+            m.hdr[HeaderWord.POOL_STATE] = PoolState.REMOVED if removed else PoolState.CLOSED
             m.futex[0] = (int(m.futex[0]) + 1) & 0xFFFFFFFF
             futex_wake(m.futex_address)
         if not m.unlinked():  # never remove a newer segment that reuses our name
@@ -94,14 +94,14 @@ def create_ring(pool: str, camera_id: str, geometry: RingGeometry) -> RingOwner:
 
 def _write_header(m: Mapping, g: RingGeometry) -> None:
     u = m.hdr
-    for index, value in ((H.VERSION, LAYOUT_VERSION), (H.HEADER_SIZE, HEADER_SIZE),
-                         (H.SLOT_COUNT, g.slots), (H.SLOT_SIZE, g.slot_size),
-                         (H.PIXEL_OFFSET, PIXEL_OFFSET), (H.MAX_WIDTH, g.max_width),
-                         (H.MAX_HEIGHT, g.max_height), (H.MAX_CHANNELS, g.channels),
-                         (H.DTYPE, 0), (H.TOTAL_SIZE, g.total_size), (H.OWNER_PID, os.getpid()),
-                         (H.POOL_STATE, PoolState.OPEN)):
+    for index, value in ((HeaderWord.VERSION, LAYOUT_VERSION), (HeaderWord.HEADER_SIZE, HEADER_SIZE),
+                         (HeaderWord.SLOT_COUNT, g.slots), (HeaderWord.SLOT_SIZE, g.slot_size),
+                         (HeaderWord.PIXEL_OFFSET, PIXEL_OFFSET), (HeaderWord.MAX_WIDTH, g.max_width),
+                         (HeaderWord.MAX_HEIGHT, g.max_height), (HeaderWord.MAX_CHANNELS, g.channels),
+                         (HeaderWord.DTYPE, 0), (HeaderWord.TOTAL_SIZE, g.total_size), (HeaderWord.OWNER_PID, os.getpid()),
+                         (HeaderWord.POOL_STATE, PoolState.OPEN)):
         u[index] = value
-    u[H.MAGIC] = MAGIC  # last: attachers wait for it
+    u[HeaderWord.MAGIC] = MAGIC  # last: attachers wait for it
 
 
 def _adopt_or_remove(name: str, what: str, g: RingGeometry) -> Mapping | None:
@@ -115,19 +115,19 @@ def _adopt_or_remove(name: str, what: str, g: RingGeometry) -> Mapping | None:
         log.warning("replacing unusable ring segment %s: %s", name, exc)
         remove_foreign(name, "unusable")
         return None
-    owner = int(m.hdr[H.OWNER_PID])
+    owner = int(m.hdr[HeaderWord.OWNER_PID])
     if owner != os.getpid() and pid_alive(owner):
         m.close()
         raise RingError(f"{what}: ring {name} is owned by live process {owner}: is this pool "
                         "already running? Pool names must be unique per host")
-    same = (int(m.hdr[H.MAX_WIDTH]), int(m.hdr[H.MAX_HEIGHT]), int(m.hdr[H.MAX_CHANNELS]),
-            int(m.hdr[H.SLOT_COUNT])) == (g.max_width, g.max_height, g.channels, g.slots)
+    same = (int(m.hdr[HeaderWord.MAX_WIDTH]), int(m.hdr[HeaderWord.MAX_HEIGHT]), int(m.hdr[HeaderWord.MAX_CHANNELS]),
+            int(m.hdr[HeaderWord.SLOT_COUNT])) == (g.max_width, g.max_height, g.channels, g.slots)
     if not same:
         log.warning("replacing ring %s of another geometry left by dead owner %d", name, owner)
         m.close()
         unlink_segment(name)
         return None
-    m.hdr[H.OWNER_PID] = os.getpid()
+    m.hdr[HeaderWord.OWNER_PID] = os.getpid()
     log.info("adopted ring %s left by dead owner %d (write_seq %d)", name, owner,
-             int(m.hdr[H.WRITE_SEQ]))
+             int(m.hdr[HeaderWord.WRITE_SEQ]))
     return m

@@ -34,7 +34,7 @@ import numpy as np
 from kvs_pool.errors import RingError
 from kvs_pool.ring.futex import futex_wait
 from kvs_pool.ring.header import RingStatus, attach_mapping, closed_reason, read_status
-from kvs_pool.ring.layout import H, S, segment_name
+from kvs_pool.ring.layout import HeaderWord, SlotWord, segment_name
 from kvs_pool.ring.segment import Mapping
 
 __all__ = ["Frame", "FrameOverwrittenError", "RingReader"]
@@ -45,10 +45,10 @@ _CHECK_S = 0.25   # longest futex sleep before re-checking that the pool still e
 _RETRIES = 8      # attempts to pick a slot before treating the ring as busy
 _FOREVER = float("inf")
 # Word indexes as module constants: the wake-up path reads them without attribute lookups.
-_WRITE_SEQ = H.WRITE_SEQ
-_SEQ, _HEIGHT, _WIDTH, _CHANNELS = S.SEQ, S.HEIGHT, S.WIDTH, S.CHANNELS
-_CAPTURE_TS, _DECODE_TS, _GENERATION, _COMMIT_MONO = (S.CAPTURE_TS, S.DECODE_TS, S.GENERATION,
-                                                      S.COMMIT_MONO)
+_WRITE_SEQ = HeaderWord.WRITE_SEQ
+_SEQ, _HEIGHT, _WIDTH, _CHANNELS = SlotWord.SEQ, SlotWord.HEIGHT, SlotWord.WIDTH, SlotWord.CHANNELS
+_CAPTURE_TS, _DECODE_TS, _GENERATION, _COMMIT_MONO = (SlotWord.CAPTURE_TS, SlotWord.DECODE_TS, SlotWord.GENERATION,
+                                                      SlotWord.COMMIT_MONO)
 
 
 class FrameOverwrittenError(RingError):
@@ -74,7 +74,7 @@ class Frame:
 
     def is_intact(self) -> bool:
         """True if the slot still holds this frame (a copy is always intact)."""
-        return self._meta is None or self._meta[S.SEQ] == 2 * self.seq
+        return self._meta is None or self._meta[SlotWord.SEQ] == 2 * self.seq
 
     def copy(self) -> "Frame":
         """An owned copy of the frame, checked intact after copying."""
@@ -94,7 +94,7 @@ class RingReader:
         self.pool, self.camera_id, self.name = pool, camera_id, mapping.name
         self._slots = mapping.slots
         self._k = len(self._slots)
-        self._capacity = int(mapping.hdr[H.SLOT_SIZE]) - int(mapping.hdr[H.PIXEL_OFFSET])
+        self._capacity = int(mapping.hdr[HeaderWord.SLOT_SIZE]) - int(mapping.hdr[HeaderWord.PIXEL_OFFSET])
         self._views: list[tuple[tuple[int, int, int] | None, np.ndarray | None]] = [
             (None, None)] * self._k
         self._last = 0
@@ -122,7 +122,7 @@ class RingReader:
         self._check_due()
         self._check_open()
         for _ in range(_RETRIES):
-            w = self._m.hdr[H.WRITE_SEQ]
+            w = self._m.hdr[HeaderWord.WRITE_SEQ]
             if w == 0:
                 return None
             frame = self._read(w)
@@ -240,7 +240,7 @@ class RingReader:
         m = self._m
         if m is None:
             raise RingError(f"ring {self.name}: reader is closed")
-        reason = closed_reason(int(m.hdr[H.POOL_STATE]), self.pool)
+        reason = closed_reason(int(m.hdr[HeaderWord.POOL_STATE]), self.pool)
         if reason:
             raise RingError(f"camera {self.camera_id!r}: {reason} "
                             f"(ring {self.name} closed by its owner)")

@@ -49,7 +49,7 @@ from multiprocessing import resource_tracker, shared_memory
 import numpy as np
 
 from kvs_pool.errors import RingError, RingNotFoundError, RingSpaceError, RingUntrustedError
-from kvs_pool.ring.layout import HEADER_SIZE, NAME_PREFIX, H, S, validate_name
+from kvs_pool.ring.layout import HEADER_SIZE, NAME_PREFIX, HeaderWord, SlotWord, validate_name
 
 try:  # the C module SharedMemory itself uses; shm_unlink without the tracker round trip
     import _posixshmem
@@ -66,7 +66,7 @@ _MADV_POPULATE_READ = 22   # Linux 5.14+; older kernels answer EINVAL and we ski
 _MADV_POPULATE_WRITE = 23
 _TRACKER_LOCK = threading.Lock()
 _RETAINED: list[shared_memory.SharedMemory] = []
-_FUTEX_OFFSET = H.FUTEX * 8  # the futex is the low 32 bits of its word (little-endian)
+_FUTEX_OFFSET = HeaderWord.FUTEX * 8  # the futex is the low 32 bits of its word (little-endian)
 
 
 class _Segment(shared_memory.SharedMemory):
@@ -324,7 +324,7 @@ class Mapping:
 
     def map_slots(self, count: int, slot_size: int, pixel_offset: int) -> None:
         """Build (meta u64, meta f64, pixels u8) views for each slot."""
-        meta_bytes = S.WORDS * 8
+        meta_bytes = SlotWord.WORDS * 8
         for i in range(count):
             base = HEADER_SIZE + i * slot_size
             meta = self._buf[base:base + meta_bytes].cast("Q")

@@ -30,7 +30,7 @@ from kvs_pool.errors import RingError
 from kvs_pool.ring.futex import futex_wake
 from kvs_pool.ring.header import (RingStatus, attach_mapping, closed_reason, pid_alive,
                                   read_status)
-from kvs_pool.ring.layout import COUNTER_WORDS, H, S, ConnectionState, segment_name
+from kvs_pool.ring.layout import COUNTER_WORDS, HeaderWord, SlotWord, ConnectionState, segment_name
 from kvs_pool.ring.segment import Mapping
 
 __all__ = ["RingWriter"]
@@ -50,12 +50,12 @@ class RingWriter:
         u = mapping.hdr
         self._slots = mapping.slots
         self._k = len(self._slots)
-        self._capacity = int(u[H.SLOT_SIZE]) - int(u[H.PIXEL_OFFSET])
-        self.max_width, self.max_height = int(u[H.MAX_WIDTH]), int(u[H.MAX_HEIGHT])
-        self.max_channels = int(u[H.MAX_CHANNELS])
-        self._seq = int(u[H.WRITE_SEQ])
-        self._generation = int(u[H.GENERATION])
-        self._geometry = (int(u[H.HEIGHT]), int(u[H.WIDTH]), int(u[H.CHANNELS]))
+        self._capacity = int(u[HeaderWord.SLOT_SIZE]) - int(u[HeaderWord.PIXEL_OFFSET])
+        self.max_width, self.max_height = int(u[HeaderWord.MAX_WIDTH]), int(u[HeaderWord.MAX_HEIGHT])
+        self.max_channels = int(u[HeaderWord.MAX_CHANNELS])
+        self._seq = int(u[HeaderWord.WRITE_SEQ])
+        self._generation = int(u[HeaderWord.GENERATION])
+        self._geometry = (int(u[HeaderWord.HEIGHT]), int(u[HeaderWord.WIDTH]), int(u[HeaderWord.CHANNELS]))
         self._loaned: tuple[int, tuple[int, int, int]] | None = None
         self._last_commit = 0.0
         self._interval = 0.0
@@ -67,15 +67,15 @@ class RingWriter:
         name = segment_name(pool, camera_id)
         what = f"camera {camera_id!r} of pool {pool!r}"
         m = attach_mapping(name, what, readonly=False)
-        current = int(m.hdr[H.PRODUCER_PID])
+        current = int(m.hdr[HeaderWord.PRODUCER_PID])
         if current not in (0, os.getpid()) and pid_alive(current):
             m.close()
             raise RingError(f"{what}: ring {name} already has a live writer (pid {current})")
-        m.hdr[H.PRODUCER_PID] = os.getpid()
-        m.hdr[H.WRITER_STARTS] = int(m.hdr[H.WRITER_STARTS]) + 1
-        m.hdr_f[H.HEARTBEAT_MONO] = time.monotonic()
-        m.hdr_f[H.FPS] = 0.0  # the rate was the previous writer's; this one has none yet
-        log.info("writer attached to ring %s at seq %d", name, int(m.hdr[H.WRITE_SEQ]))
+        m.hdr[HeaderWord.PRODUCER_PID] = os.getpid()
+        m.hdr[HeaderWord.WRITER_STARTS] = int(m.hdr[HeaderWord.WRITER_STARTS]) + 1
+        m.hdr_f[HeaderWord.HEARTBEAT_MONO] = time.monotonic()
+        m.hdr_f[HeaderWord.FPS] = 0.0  # the rate was the previous writer's; this one has none yet
+        log.info("writer attached to ring %s at seq %d", name, int(m.hdr[HeaderWord.WRITE_SEQ]))
         return cls(m, pool, camera_id)
 
     @property
@@ -102,7 +102,7 @@ class RingWriter:
                 f"{self.max_channels}): downscale it or recreate the ring larger")
         n = self._seq + 1
         meta, _, pixels = self._slots[n % self._k]
-        meta[S.SEQ] = 2 * n - 1
+        meta[SlotWord.SEQ] = 2 * n - 1
         self._loaned = (n, shape)
         return pixels[: shape[0] * shape[1] * shape[2]].reshape(shape)
 
@@ -118,15 +118,15 @@ class RingWriter:
             self._geometry = shape
             self._publish_geometry(m, shape)
         meta, meta_f, _ = self._slots[n % self._k]
-        meta_f[S.CAPTURE_TS] = capture_ts
-        meta_f[S.DECODE_TS] = time.time() if decode_ts is None else decode_ts
-        meta[S.HEIGHT], meta[S.WIDTH], meta[S.CHANNELS] = shape
-        meta[S.STRIDE] = shape[1] * shape[2]
-        meta[S.GENERATION] = self._generation
+        meta_f[SlotWord.CAPTURE_TS] = capture_ts
+        meta_f[SlotWord.DECODE_TS] = time.time() if decode_ts is None else decode_ts
+        meta[SlotWord.HEIGHT], meta[SlotWord.WIDTH], meta[SlotWord.CHANNELS] = shape
+        meta[SlotWord.STRIDE] = shape[1] * shape[2]
+        meta[SlotWord.GENERATION] = self._generation
         self._stamp_clocks(m, time.monotonic(), capture_ts)  # first: keep publish-to-wake short
-        meta_f[S.COMMIT_MONO] = time.monotonic()  # the publication instant (latency reference)
-        meta[S.SEQ] = 2 * n                      # slot readable
-        m.hdr[H.WRITE_SEQ] = n                   # frame published
+        meta_f[SlotWord.COMMIT_MONO] = time.monotonic()  # the publication instant (latency reference)
+        meta[SlotWord.SEQ] = 2 * n                      # slot readable
+        m.hdr[HeaderWord.WRITE_SEQ] = n                   # frame published
         m.futex[0] = (m.futex[0] + 1) & 0xFFFFFFFF
         futex_wake(m.futex_address)
         self._seq = n
@@ -134,9 +134,9 @@ class RingWriter:
 
     def _publish_geometry(self, m: Mapping, shape: tuple[int, int, int]) -> None:
         u = m.hdr
-        u[H.HEIGHT], u[H.WIDTH], u[H.CHANNELS] = shape
-        u[H.STRIDE] = shape[1] * shape[2]
-        u[H.GENERATION] = self._generation
+        u[HeaderWord.HEIGHT], u[HeaderWord.WIDTH], u[HeaderWord.CHANNELS] = shape
+        u[HeaderWord.STRIDE] = shape[1] * shape[2]
+        u[HeaderWord.GENERATION] = self._generation
         log.info("ring %s: geometry %dx%dx%d, generation %d", self.name, shape[1], shape[0],
                  shape[2], self._generation)
 
@@ -146,20 +146,20 @@ class RingWriter:
             dt = now - self._last_commit
             self._interval = dt if not self._interval else (
                 self._interval + _FPS_ALPHA * (dt - self._interval))
-            f[H.FPS] = 1.0 / self._interval if self._interval > 0 else 0.0
+            f[HeaderWord.FPS] = 1.0 / self._interval if self._interval > 0 else 0.0
         self._last_commit = now
-        f[H.LAST_FRAME_MONO] = now
-        f[H.HEARTBEAT_MONO] = now
-        f[H.LAST_FRAME_WALL] = capture_ts
+        f[HeaderWord.LAST_FRAME_MONO] = now
+        f[HeaderWord.HEARTBEAT_MONO] = now
+        f[HeaderWord.LAST_FRAME_WALL] = capture_ts
 
     def heartbeat(self) -> None:
         """Stamp "the decoder made progress" (monotonic) for the supervisor's stall check."""
-        self._live().hdr_f[H.HEARTBEAT_MONO] = time.monotonic()
+        self._live().hdr_f[HeaderWord.HEARTBEAT_MONO] = time.monotonic()
 
     def set_state(self, state: int) -> None:
         """Record the connection state (0 disconnected, 1 connecting, 2 connected, ...)."""
         value = ConnectionState(int(state))  # ValueError names a bad state
-        self._live().hdr[H.STATE] = int(value)
+        self._live().hdr[HeaderWord.STATE] = int(value)
 
     def add(self, frames: int = 0, reconnects: int = 0, url_refreshes: int = 0,
             read_errors: int = 0, skipped: int = 0) -> None:
@@ -182,8 +182,8 @@ class RingWriter:
         m, self._m = self._m, None
         if m is None:
             return
-        if m.shm is not None and m.hdr[H.PRODUCER_PID] == os.getpid():
-            m.hdr[H.PRODUCER_PID] = 0
+        if m.shm is not None and m.hdr[HeaderWord.PRODUCER_PID] == os.getpid():
+            m.hdr[HeaderWord.PRODUCER_PID] = 0
         self._slots = []
         m.close()
 
@@ -195,7 +195,7 @@ class RingWriter:
         if now >= self._recheck_at:  # an os.stat at most once a second; before any access
             self._recheck_at = now + _RECHECK_S
             self._check_fault(m)
-        reason = closed_reason(int(m.hdr[H.POOL_STATE]), self.pool)
+        reason = closed_reason(int(m.hdr[HeaderWord.POOL_STATE]), self.pool)
         if reason:
             raise RingError(f"camera {self.camera_id!r}: {reason} "
                             f"(ring {self.name} closed by its owner)")

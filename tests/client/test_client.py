@@ -13,7 +13,7 @@ import pytest
 from kvs_pool import client
 from kvs_pool.client import RingError, RingLayoutError, RingNotFoundError
 from kvs_pool.ring import RingGeometry, RingWriter, create_ring
-from kvs_pool.ring.layout import H
+from kvs_pool.ring.layout import HeaderWord
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "ring"))
 from actor_procs import Actor, actors  # noqa: E402
@@ -55,7 +55,7 @@ def test_attach_waits_for_a_pool_that_is_starting(pool_name):
 def test_ring_of_another_layout_version_is_refused(pool_name):
     with create_ring(pool_name, "cam", SMALL) as owner:
         with open(Path("/dev/shm") / owner.name, "r+b") as raw:
-            raw.seek(H.VERSION * 8)
+            raw.seek(HeaderWord.VERSION * 8)
             raw.write((99).to_bytes(8, "little"))
         with pytest.raises(RingLayoutError, match="layout version 99"):
             client.attach("cam", pool=pool_name)

@@ -14,7 +14,7 @@ from ringtools import put
 from kvs_pool.errors import RingError, RingLayoutError, RingNotFoundError, RingSpaceError
 from kvs_pool.ring import (ConnectionState, FrameOverwrittenError, RingGeometry, RingReader,
                            RingWriter, create_ring, segment_name, sweep_stale)
-from kvs_pool.ring.layout import H, LAYOUT_VERSION
+from kvs_pool.ring.layout import HeaderWord, LAYOUT_VERSION
 
 SHM = Path("/dev/shm")
 SMALL = RingGeometry(64, 48, 3, 4)
@@ -195,7 +195,7 @@ def test_missing_ring_is_not_found(pool_name):
 def test_other_layout_version_is_refused(pool_name):
     with create_ring(pool_name, "cam", SMALL) as owner:
         with open(SHM / owner.name, "r+b") as raw:
-            raw.seek(H.VERSION * 8)
+            raw.seek(HeaderWord.VERSION * 8)
             raw.write((LAYOUT_VERSION + 1).to_bytes(8, "little"))
         with pytest.raises(RingLayoutError, match=f"layout version {LAYOUT_VERSION + 1}"):
             RingReader.attach(pool_name, "cam")
@@ -325,8 +325,8 @@ def test_reader_fed_by_an_orphaned_writer_learns_its_ring_was_replaced(pool_name
     assert not list(SHM.glob(f"kvspool.{pool_name}.*"))
 
 
-@pytest.mark.parametrize("word, value", [(H.SLOT_COUNT, 10 ** 6), (H.SLOT_COUNT, 0),
-                                         (H.PIXEL_OFFSET, 10 ** 9), (H.SLOT_SIZE, 8)])
+@pytest.mark.parametrize("word, value", [(HeaderWord.SLOT_COUNT, 10 ** 6), (HeaderWord.SLOT_COUNT, 0),
+                                         (HeaderWord.PIXEL_OFFSET, 10 ** 9), (HeaderWord.SLOT_SIZE, 8)])
 def test_corrupt_geometry_in_the_header_is_a_layout_error(pool_name, word, value):
     owner = create_ring(pool_name, "cam", SMALL)
     try:
