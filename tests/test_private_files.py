@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from forked import NOBODY, in_child
 
-from kvs_pool.pipeline.events import JsonlSink
 from kvs_pool.pipeline.stats import write_json_atomic
 from kvs_pool.private_files import private_dir, state_dir_problem
 from kvs_pool.publish.jsonl import JsonlParams, JsonlPublisher
@@ -39,9 +38,7 @@ def test_every_state_file_is_0600_and_every_new_dir_0700(tmp_path: Path) -> None
         outbox.emit({"event_id": "e1", "camera_id": "cam-a", "type": "start"},
                     b"snapshot of a person")
         files = {p.name: mode(p) for p in state.iterdir()}
-    sink = JsonlSink(state / "events.jsonl")
-    sink.emit({"event_id": "e1"}, None)
-    sink.close()
+    JsonlPublisher(JsonlParams(state / "events.jsonl")).publish([])
     write_json_atomic(state / "stats" / "people.json", {"frames": 1})
     write_json_atomic(state / "confirm" / "people.json", {"open": []})
     JsonlPublisher(JsonlParams(state / "out" / "published.jsonl")).publish([])
@@ -57,7 +54,7 @@ def test_a_file_left_0644_by_an_earlier_version_is_made_0600(tmp_path: Path) -> 
     old = tmp_path / "events.jsonl"
     old.write_text('{"event_id": "old"}\n')
     old.chmod(0o644)
-    JsonlSink(old).close()
+    JsonlPublisher(JsonlParams(old)).publish([])
     assert mode(old) == 0o600 and old.read_text() == '{"event_id": "old"}\n'
 
 

@@ -9,7 +9,7 @@ an ONNX model at first use. See ``docs/detection.md``.
 from kvs_pool.pipeline.confirm import ConfirmParams, Confirmer, Transition
 from kvs_pool.pipeline.detection import Detection, Detector
 from kvs_pool.pipeline.events import (
-    EventContext, EventSink, JsonlSink, LogSink, MultiSink, make_event, validate_event,
+    EventContext, EventSink, LogSink, make_event, validate_event,
 )
 from kvs_pool.pipeline.letterbox import Letterboxer, LetterboxGeometry, letterbox
 from kvs_pool.pipeline.models import resolve_model
@@ -22,7 +22,7 @@ from kvs_pool.pipeline.yolo import YoloDetector, YoloParams
 __all__ = [
     "Detection", "Detector", "YoloDetector", "YoloParams", "MotionDetector", "MotionParams",
     "MotionGate", "GateParams", "Zone", "RoiFilter", "ConfirmParams", "Confirmer", "Transition",
-    "EventContext", "EventSink", "JsonlSink", "LogSink", "MultiSink", "make_event",
+    "EventContext", "EventSink", "LogSink", "make_event",
     "validate_event", "Letterboxer", "LetterboxGeometry", "letterbox", "resolve_model",
     "CameraSetup", "FrameResult", "Pipeline", "PipelineStats",
 ]

@@ -22,29 +22,26 @@ Schema (version 1). Every event is a flat JSON object:
 | ``model`` | str | detector model id |
 | ``snapshot_uri`` | str or null | filled by the S3 publisher; null here |
 
-A sink receives ``emit(event, snapshot)``, ``snapshot`` being the JPEG the pipeline's renderer
-made for a start event (the inference worker renders with ``kvs_pool.publish.render_snapshot``,
-as its S3 publishers ask) or None. The publish package's ``Outbox`` is a sink; ``JsonlSink`` and
-``LogSink`` serve until publishers are configured.
+A sink receives ``emit_all([(event, snapshot, crop), ...])`` (or ``emit`` of one), ``snapshot``
+being the JPEG the pipeline's renderer made for a start event (the inference worker renders with
+``kvs_pool.publish.render_snapshot``, as its S3 publishers ask) or None. The publish package's
+``Outbox`` is the sink of a pipeline with publishers; ``LogSink`` serves one without.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from kvs_pool.pipeline.confirm import Transition
-from kvs_pool.private_files import open_private
 
 __all__ = ["SCHEMA_VERSION", "EVENT_FIELDS", "EventContext", "EventSink", "Emission", "make_event",
-           "validate_event", "JsonlSink", "LogSink", "MultiSink"]
+           "validate_event", "LogSink"]
 
 log = logging.getLogger(__name__)
 
@@ -119,27 +116,6 @@ def validate_event(event: dict[str, Any]) -> list[str]:
     return problems
 
 
-class JsonlSink:
-    """Appends one JSON line per event to a file (snapshots are not kept)."""
-
-    def __init__(self, path: Path | str, fsync: bool = False) -> None:
-        self.path = Path(path)
-        self.fsync = fsync
-        self._file = open_private(self.path, "a")  # 0600: events are nobody else's business
-
-    def emit(self, event: dict[str, Any], snapshot: bytes | None, crop: bytes | None = None) -> None:
-        self.emit_all([(event, snapshot, crop)])
-
-    def emit_all(self, items: Sequence[Emission]) -> None:
-        self._file.write("".join(json.dumps(event, sort_keys=True) + "\n" for event, _, _ in items))
-        self._file.flush()
-        if self.fsync:
-            os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        self._file.close()
-
-
 class LogSink:
     """Logs each event as one INFO line of JSON."""
 
@@ -149,18 +125,3 @@ class LogSink:
     def emit_all(self, items: Sequence[Emission]) -> None:
         for event, snapshot, crop in items:
             self.emit(event, snapshot, crop)
-
-
-class MultiSink:
-    """Hands each event to several sinks in turn (put a sink that can refuse first: a refusal
-    stops the others from seeing the events)."""
-
-    def __init__(self, sinks: list[EventSink]) -> None:
-        self.sinks = list(sinks)
-
-    def emit(self, event: dict[str, Any], snapshot: bytes | None, crop: bytes | None = None) -> None:
-        self.emit_all([(event, snapshot, crop)])
-
-    def emit_all(self, items: Sequence[Emission]) -> None:
-        for sink in self.sinks:
-            sink.emit_all(items)

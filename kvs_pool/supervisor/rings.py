@@ -44,12 +44,6 @@ class RingSet:
                 current[0].unlink()
             self._owners[camera.id] = (create_ring(self.pool, camera.id, geometry), geometry)
 
-    def needs_new_ring(self, camera: CameraConfig) -> bool:
-        """True if the camera's ring is missing or of another geometry than its config asks."""
-        with self._lock:
-            current = self._owners.get(camera.id)
-        return current is None or current[1] != geometry_for(camera)
-
     def drop(self, camera_id: str) -> None:
         """Unlink the ring of a camera removed from the config (no-op if it has none)."""
         with self._lock:
@@ -67,10 +61,6 @@ class RingSet:
                 return current[0].status()
             except RingError:
                 return None
-
-    def camera_ids(self) -> list[str]:
-        with self._lock:
-            return list(self._owners)
 
     def unlink_all(self) -> None:
         """Unlink every ring (pool stop)."""

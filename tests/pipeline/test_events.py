@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import pytest
 
 from kvs_pool.pipeline.confirm import Transition
 from kvs_pool.pipeline.detection import Detection
 from kvs_pool.pipeline.events import (
-    EventContext, JsonlSink, LogSink, MultiSink, make_event, validate_event,
+    EventContext, LogSink, make_event, validate_event,
 )
 
 CTX = EventContext("front-door", "people", "yolov3-tiny")
@@ -51,20 +50,9 @@ def test_validate_names_each_problem() -> None:
     assert "box: needs 4 numbers" in problems
 
 
-def test_jsonl_sink_appends_one_line_per_event(tmp_path: Path) -> None:
-    path = tmp_path / "sub" / "events.jsonl"
-    sink = JsonlSink(path)
-    for kind in ("start", "end"):
-        sink.emit(make_event(CTX, transition(kind), 1.0, (10, 10)), None)
-    sink.close()
-    JsonlSink(path).emit(make_event(CTX, transition("start"), 2.0, (10, 10)), b"jpeg")
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [e["type"] for e in lines] == ["start", "end", "start"]
-
-
-def test_log_and_multi_sink(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+def test_log_sink(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="kvs_pool.pipeline.events")
-    sink = MultiSink([LogSink(), JsonlSink(tmp_path / "e.jsonl")])
-    sink.emit(make_event(CTX, transition("start"), 1.0, (10, 10)), None)
-    assert '"camera_id": "front-door"' in caplog.text
-    assert len((tmp_path / "e.jsonl").read_text().splitlines()) == 1
+    sink = LogSink()
+    sink.emit_all([(make_event(CTX, transition(kind), 1.0, (10, 10)), None, None)
+                   for kind in ("start", "end")])
+    assert caplog.text.count('"camera_id": "front-door"') == 2
