@@ -9,7 +9,7 @@ from kvs_pool.config.assignment import AssignmentConfig
 from kvs_pool.config.camera import (
     BackoffConfig, CameraConfig, CameraDefaults, KvsSource, SourceConfig, StallConfig,
 )
-from kvs_pool.config.emulator import EmulatorConfig, EmulatorStream
+from kvs_pool.config.emulator import EmulatorSection, EmulatorStream
 from kvs_pool.config.load import load_config, parse_config
 from kvs_pool.config.pipeline import (
     ConfirmConfig, DetectorConfig, MotionDetectorConfig, MotionGateConfig, PipelineConfig,
@@ -27,7 +27,7 @@ __all__ = [
     "load_config", "parse_config", "ConfigError", "NAME_PATTERN",
     "PoolConfig", "PoolSection", "MetricsConfig", "AwsConfig",
     "CameraDefaults", "CameraConfig", "SourceConfig", "KvsSource", "BackoffConfig", "StallConfig",
-    "EmulatorConfig", "EmulatorStream",
+    "EmulatorSection", "EmulatorStream",
     "PipelineConfig", "MotionGateConfig", "DetectorConfig", "MotionDetectorConfig",
     "YoloDetectorConfig", "RoiZone", "ConfirmConfig",
     "PublisherConfig", "KinesisPublisherConfig", "S3PublisherConfig", "DynamoDBPublisherConfig",

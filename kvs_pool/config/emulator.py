@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from kvs_pool.config.schema import at_least, between, greater_than, matches, setting
 
-__all__ = ["EmulatorStream", "EmulatorConfig"]
+__all__ = ["EmulatorStream", "EmulatorSection"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,7 +35,7 @@ class EmulatorStream:
 
 
 @dataclass(frozen=True, kw_only=True)
-class EmulatorConfig:
+class EmulatorSection:
     """Embedded KVS emulator settings."""
 
     enabled: bool = False

@@ -14,7 +14,7 @@ from kvs_pool.config.assignment import AssignmentConfig
 from kvs_pool.config.camera import (
     NAME_PATTERN, CameraConfig, CameraDefaults, valid_endpoint, valid_name, valid_region,
 )
-from kvs_pool.config.emulator import EmulatorConfig
+from kvs_pool.config.emulator import EmulatorSection
 from kvs_pool.config.pipeline import PipelineConfig
 from kvs_pool.config.publish import OutboxConfig
 from kvs_pool.config.schema import between, greater_than, matches, not_empty, setting
@@ -60,7 +60,7 @@ class PoolConfig:
     pool: PoolSection
     defaults: CameraDefaults = setting(factory=CameraDefaults)  # read before cameras
     aws: AwsConfig = setting(factory=AwsConfig)
-    emulator: EmulatorConfig = setting(factory=EmulatorConfig)
+    emulator: EmulatorSection = setting(factory=EmulatorSection)
     cameras: tuple[CameraConfig, ...] = setting(check=not_empty, inherit="defaults", unique="id")
     pipelines: tuple[PipelineConfig, ...] = setting((), unique="name")
     outbox: OutboxConfig = setting(factory=OutboxConfig)

@@ -74,7 +74,7 @@ class EmulatorConfig:
 
 
 def from_pool_config(section: Any, moto: bool = False) -> EmulatorConfig:
-    """Map the pool YAML's ``emulator`` section (``kvs_pool.config.emulator.EmulatorConfig``).
+    """Map the pool YAML's ``emulator`` section (``kvs_pool.config.EmulatorSection``).
 
     Fragments are one GOP, so their length is ``gop / fps`` (the section's ``fragment_s`` is
     informative only).

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from urllib.parse import urlencode
 
 from kvs_pool.emulator.media import Clip
-from kvs_pool.emulator.stream import Fragment
+from kvs_pool.emulator.stream import LiveFragment
 
 __all__ = ["master_playlist", "media_playlist", "init_uri"]
 
@@ -30,7 +30,7 @@ def _query(token: str, **extra: str) -> str:
     return urlencode({"SessionToken": token, **extra, "TrackNumber": "1"})
 
 
-def init_uri(token: str, fragment: Fragment | None, first_of_rendition: Fragment | None) -> str:
+def init_uri(token: str, fragment: LiveFragment | None, first_of_rendition: LiveFragment | None) -> str:
     """The init-segment URI valid for ``fragment``'s rendition."""
     if fragment is None or fragment.rendition == 0 or first_of_rendition is None:
         return f"getMP4InitFragment.mp4?{_query(token)}"
@@ -52,7 +52,7 @@ def _pdt(wall: float) -> str:
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
-def media_playlist(token: str, window: list[Fragment], firsts: dict[int, Fragment],
+def media_playlist(token: str, window: list[LiveFragment], firsts: dict[int, LiveFragment],
                    show_time: bool, discontinuity: str) -> str:
     """The live sliding-window media playlist over ``window`` (oldest first).
 

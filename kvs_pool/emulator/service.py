@@ -21,7 +21,7 @@ from kvs_pool.emulator.faults import BurstTable, ErrorBurst
 from kvs_pool.emulator.limits import RateLimiter
 from kvs_pool.emulator.media import Clip, file_clip, synthetic_clip
 from kvs_pool.emulator.playlists import master_playlist, media_playlist
-from kvs_pool.emulator.stream import Fragment, LiveStream
+from kvs_pool.emulator.stream import LiveFragment, LiveStream
 
 __all__ = ["Reply", "Session", "KVSEmulator", "aws_error"]
 
@@ -297,8 +297,8 @@ def _check_session_args(body: dict[str, Any]) -> str | None:
     return None
 
 
-def _first_of_each_rendition(fragments: list[Fragment]) -> dict[int, Fragment]:
-    firsts: dict[int, Fragment] = {}
+def _first_of_each_rendition(fragments: list[LiveFragment]) -> dict[int, LiveFragment]:
+    firsts: dict[int, LiveFragment] = {}
     previous = None
     for fragment in fragments:
         if previous is None or previous.rendition != fragment.rendition:

@@ -22,7 +22,7 @@ from fractions import Fraction
 from kvs_pool.emulator import mp4
 from kvs_pool.emulator.media import Clip
 
-__all__ = ["Fragment", "LiveStream", "FRAGMENT_NUMBER_BASE"]
+__all__ = ["LiveFragment", "LiveStream", "FRAGMENT_NUMBER_BASE"]
 
 # KVS fragment numbers are long decimal strings; ours are this base + the ordinal.
 FRAGMENT_NUMBER_BASE = 91343852333181432392682062600000000000000000000
@@ -31,7 +31,7 @@ _PAYLOAD_CACHE = 16
 
 
 @dataclass(frozen=True)
-class Fragment:
+class LiveFragment:
     """A published fragment. ``start_wall`` is its producer timestamp (the playlist PDT)."""
 
     ordinal: int
@@ -61,7 +61,7 @@ class LiveStream:
         self._renditions: list[Clip] = [clip]
         self._current = 0
         self._clip_pos = 0
-        self._published: collections.deque[Fragment] = collections.deque(maxlen=RETAINED)
+        self._published: collections.deque[LiveFragment] = collections.deque(maxlen=RETAINED)
         self._payloads: collections.OrderedDict[int, bytes] = collections.OrderedDict()
         self._wall_offset = time.time() - time.monotonic()
         self._media = Fraction(0)
@@ -102,7 +102,7 @@ class LiveStream:
         duration = self._next_duration()
         clip = self._renditions[self._current]
         previous = self._published[-1] if self._published else None
-        fragment = Fragment(
+        fragment = LiveFragment(
             ordinal=previous.ordinal + 1 if previous else 0, rendition=self._current,
             clip_index=self._clip_pos % len(clip.fragments), media_start=self._media,
             duration=duration, start_wall=due - float(duration) + self._wall_offset,
@@ -116,13 +116,13 @@ class LiveStream:
         self._published.append(fragment)
 
     # -- reading -------------------------------------------------------------------------
-    def window(self, count: int) -> list[Fragment]:
+    def window(self, count: int) -> list[LiveFragment]:
         """The newest ``count`` published fragments, oldest first."""
         self.advance()
         with self._lock:
             return list(self._published)[-count:]
 
-    def published(self) -> list[Fragment]:
+    def published(self) -> list[LiveFragment]:
         """Every retained fragment (for the control API and benchmarks)."""
         return self.window(RETAINED)
 
@@ -131,7 +131,7 @@ class LiveStream:
         with self._lock:
             return self._published[-1].published_mono if self._published else None
 
-    def fragment(self, number: str) -> Fragment | None:
+    def fragment(self, number: str) -> LiveFragment | None:
         """The retained fragment with KVS ``FragmentNumber`` ``number``, if any."""
         self.advance()
         try:
@@ -149,7 +149,7 @@ class LiveStream:
         with self._lock:
             return self._renditions[self._current if rendition is None else rendition]
 
-    def payload(self, fragment: Fragment) -> bytes:
+    def payload(self, fragment: LiveFragment) -> bytes:
         """The fragment's bytes: clip fragment restamped (and scrambled if corrupt)."""
         with self._lock:
             cached = self._payloads.get(fragment.ordinal)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kvs_pool.config import EmulatorConfig
+from kvs_pool.config import EmulatorSection
 from kvs_pool.errors import KvsPoolError
 
 __all__ = ["EmbeddedEmulator"]
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class EmbeddedEmulator:
     """Starts and stops ``kvs_pool.emulator.EmulatorServer`` when the config enables it."""
 
-    def __init__(self, config: EmulatorConfig) -> None:
+    def __init__(self, config: EmulatorSection) -> None:
         self.config = config
         self._server: Any = None
 
