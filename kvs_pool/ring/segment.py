@@ -1,6 +1,6 @@
 """Create, attach, lock, unlink and sweep ring segments: the only code touching SharedMemory.
 
-Ownership (CPython gh-82300 and the pitfalls measured in facts.md):
+Ownership (CPython gh-82300, and what a killed owner or attacher does to a segment):
 
 * Nobody is registered with Python 3.11's ``resource_tracker``, not even the owner. An attacher
   registered by ``SharedMemory()`` would have its tracker unlink the ring when it exits; a

@@ -10,8 +10,8 @@ Publishing frame n (per-slot seqlock, slot = n % K)::
               header.futex += 1; FUTEX_WAKE(all)    # wake waiting readers
 
 On x86-64 stores are not reordered with other stores and each numpy scalar store is one aligned
-8-byte move inside an opaque C call, so readers observe this order (see facts.md; arm64 would
-need release/acquire barriers, not provided here).
+8-byte move inside an opaque C call, so readers observe this order (``tests/ring`` hunts for torn
+reads with real processes; arm64 would need release/acquire barriers, not provided here).
 
 A writer restarting on an existing ring continues from the header's ``write_seq``: sequence
 numbers never go backwards for readers, and a slot left at 2n-1 by a killed writer is simply
