@@ -68,6 +68,7 @@ from kvs_pool.sources.kvs_errors import Action, FragmentDecodeError, HLSResponse
 from kvs_pool.sources.kvs_session import KVSSession, SessionOptions, SessionURL
 from kvs_pool.sources.pacing import Pacer
 from kvs_pool.sources.sampling import PLAN_KEYFRAMES, Sampler, choose_plan
+from kvs_pool.sources.swscale import BGRConverter
 
 __all__ = ["KVSSourceOptions", "KVSHLSFrameSource"]
 
@@ -109,6 +110,10 @@ class KVSSourceOptions:
             hls_session_seconds=self.hls_session_seconds, refresh_margin_s=self.refresh_margin_s,
             session_lifetime_s=self.session_lifetime_s, max_fragments=self.max_fragments,
             api_timeout_s=self.api_timeout_s, boto_session=self.boto_session)
+
+
+def _new_array(height: int, width: int, channels: int) -> np.ndarray:
+    return np.empty((height, width, channels), np.uint8)
 
 
 class _FragmentTracker:
@@ -156,6 +161,7 @@ class KVSHLSFrameSource:
         self._fetcher = Fetcher(FetchOptions(self.options.connect_timeout_s,
                                              self.options.read_timeout_s))
         self._decoder = FragmentDecoder()
+        self._converter = BGRConverter()
         self._backoff = Backoff(self.options.backoff, self.options.rng or random.Random())
         self._tracker = _FragmentTracker()
         self._pacer = Pacer(self.control)
@@ -181,6 +187,7 @@ class KVSHLSFrameSource:
             self._frames_iter = None
         self._fetcher.close()
         self._decoder.close()
+        self._converter.close()
         if self.stats.state != SourceState.ERROR:
             self.stats.state = SourceState.DISCONNECTED
 
@@ -355,13 +362,7 @@ class KVSHLSFrameSource:
 
     def _deliver(self, decoded: DecodedFrame, ts: float, into: BufferFactory | None
                  ) -> tuple[np.ndarray, float]:
-        image = decoded.frame.to_ndarray(format="bgr24")
-        out = image
-        if into is not None:
-            buffer = into(image.shape[0], image.shape[1], 3)
-            if buffer.shape == image.shape and buffer.dtype == np.uint8:
-                np.copyto(buffer, image)
-                out = buffer
+        out = self._converter.convert(decoded.frame, into or _new_array)
         self.stats.delivered(ts, self._clock())
         self._backoff.reset()
         self._refreshed_for_403 = False
