@@ -29,17 +29,49 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from kvs_pool.emulator.mp4 import MP4Error, boxes, find
+from kvs_pool.errors import KvsPoolError
 
-__all__ = ["FMP4Unsupported", "Sample", "TrackDefaults", "track_defaults", "samples"]
+__all__ = ["FMP4Error", "FMP4Unsupported", "Sample", "TrackDefaults", "track_defaults", "samples"]
 
 _NOT_KEY = 0x01010000
 _TFHD_FIELDS = ((0x01, 8, "base"), (0x02, 4, None), (0x08, 4, "duration"),
                 (0x10, 4, "size"), (0x20, 4, "flags"))
 
 
-class FMP4Unsupported(MP4Error):
+class FMP4Error(KvsPoolError):
+    """The bytes are not well-formed MP4 boxes."""
+
+
+class FMP4Unsupported(FMP4Error):
     """A fragment laid out in a way this reader does not follow."""
+
+
+@dataclass(frozen=True)
+class _Box:
+    type: bytes
+    start: int    # first byte of the header
+    body: int     # first byte of the payload
+    end: int
+
+
+def _boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[_Box]:
+    """The boxes side by side in ``data[start:end]``: u32 size (1: u64 follows; 0: to the end),
+    then the four-character type."""
+    end = len(data) if end is None else end
+    while start + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, start)
+        header = 16 if size == 1 else 8
+        size = struct.unpack_from(">Q", data, start + 8)[0] if size == 1 else size or end - start
+        if size < header or start + size > end:
+            raise FMP4Error(f"box {kind!r} at byte {start} has a bad size {size}")
+        yield _Box(kind, start, start + header, start + size)
+        start += size
+
+
+def _child(data: bytes, kind: bytes, parent: _Box | None) -> _Box | None:
+    if parent is None:
+        return None
+    return next((b for b in _boxes(data, parent.body, parent.end) if b.type == kind), None)
 
 
 @dataclass(frozen=True)
@@ -65,9 +97,9 @@ class TrackDefaults:
 
 def track_defaults(init: bytes, track_id: int) -> TrackDefaults:
     """The ``trex`` defaults of ``track_id`` in ``init``."""
-    moov = find(init, "moov")
-    mvex = find(init, "mvex", moov.body, moov.end) if moov else None
-    for box in boxes(init, mvex.body, mvex.end) if mvex else ():
+    moov = next((b for b in _boxes(init) if b.type == b"moov"), None)
+    mvex = _child(init, b"mvex", moov)
+    for box in _boxes(init, mvex.body, mvex.end) if mvex else ():
         if box.type == b"trex":
             tid, _, duration, size, flags = struct.unpack_from(">5I", init, box.body + 4)
             if tid == track_id:
@@ -78,8 +110,8 @@ def track_defaults(init: bytes, track_id: int) -> TrackDefaults:
 def samples(fragment: bytes, track: TrackDefaults) -> list[Sample]:
     """The samples of ``track`` in ``fragment``, in decode order."""
     out: list[Sample] = []
-    for moof in (b for b in boxes(fragment) if b.type == b"moof"):
-        trafs = [b for b in boxes(fragment, moof.body, moof.end) if b.type == b"traf"]
+    for moof in (b for b in _boxes(fragment) if b.type == b"moof"):
+        trafs = [b for b in _boxes(fragment, moof.body, moof.end) if b.type == b"traf"]
         for n, traf in enumerate(trafs):
             out += _traf_samples(fragment, moof.start, traf.body, traf.end, track, first=n == 0)
     for sample in out:
@@ -104,7 +136,7 @@ def _tfhd(data: bytes, start: int) -> tuple[int, int, dict[str, int]]:
 
 def _traf_samples(data: bytes, moof_start: int, start: int, end: int, track: TrackDefaults,
                   first: bool) -> list[Sample]:
-    children = {b.type: b for b in boxes(data, start, end) if b.type != b"trun"}
+    children = {b.type: b for b in _boxes(data, start, end) if b.type != b"trun"}
     tfhd, tfdt = children.get(b"tfhd"), children.get(b"tfdt")
     if tfhd is None:
         raise FMP4Unsupported("traf without tfhd")
@@ -121,7 +153,7 @@ def _traf_samples(data: bytes, moof_start: int, start: int, end: int, track: Tra
                              fields.get("size", track.size), fields.get("flags", track.flags))
     position = fields.get("base", moof_start)
     base, out = position, []
-    for trun in (b for b in boxes(data, start, end) if b.type == b"trun"):
+    for trun in (b for b in _boxes(data, start, end) if b.type == b"trun"):
         for sample, duration in _trun(data, trun.body, base, position, dts, defaults):
             out.append(sample)
             dts, position = sample.dts + duration, sample.offset + sample.size

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import av
 
-from kvs_pool.emulator.mp4 import MP4Error
 from kvs_pool.sources import fmp4
 from kvs_pool.sources.kvs_errors import FragmentDecodeError
 
@@ -81,7 +80,7 @@ def _read_track(init: bytes) -> _Track:
             cc, tb = stream.codec_context, stream.time_base
             return _Track(cc.name, cc.extradata, (tb.numerator, tb.denominator), cc.width,
                           cc.height, fmp4.track_defaults(init, stream.id))
-    except (av.FFmpegError, MP4Error, struct.error) as err:
+    except (av.FFmpegError, fmp4.FMP4Error, struct.error) as err:
         raise FragmentDecodeError(f"init segment does not demux: {err}") from err
 
 
@@ -136,7 +135,7 @@ class FragmentDecoder:
         try:
             found = fmp4.samples(fragment, track.defaults)
             packets = [_packet(fragment, s) for s in found if s.size]
-        except (MP4Error, struct.error) as err:
+        except (fmp4.FMP4Error, struct.error) as err:
             log.debug("fragment demuxed by PyAV: %s", err)
             self.demuxer_opens += 1
             packets = self._demux_with_pyav(init, fragment)

@@ -55,7 +55,7 @@ def test_a_truncated_fragment_is_refused(clip: mp4.SplitMP4) -> None:
     fragment = clip.fragments[0]
     moof = mp4.find(fragment, "moof")
     assert moof is not None
-    with pytest.raises(mp4.MP4Error, match="mdat"):
+    with pytest.raises(fmp4.FMP4Error, match="mdat"):
         fmp4.samples(fragment[:moof.end + 8 + 100], fmp4.track_defaults(clip.init, 1))
 
 
