@@ -14,14 +14,13 @@ reopening the decoder or losing a fragment (a fragment is identified by its KVS 
 which stays the same across sessions); (3) tell a 403 (expired session: refresh) from a 5xx
 (back off) from a stall (no new fragment for ``stall_fragments`` x the target duration), where
 cv2 only sees "end of stream"; (4) decode key frames only when ``target_fps`` allows.
-Cost, measured here with ``benchmarks/kvs_hls_source.py`` (720p 25 fps GOP 25 from the emulator
-in another process, 300 live frames, CPU of the reading process per delivered frame, both into
-one preallocated buffer): ``cv2.VideoCapture(session_url).read(buf)`` 1.46 ms, this source
-2.28 ms (1.56x: a demuxer opened per fragment, PyAV's BGR conversion into a new frame then one
-copy into the loaned buffer, and Python per frame). With ``target_fps=1`` (key frames only)
-19.8 ms per kept frame, i.e. ~20 ms of CPU per second of video against ~37 ms/s for cv2, which
-must decode every frame. We pay ~0.8 ms per frame for correct timestamps, a refresh
-without a gap and the error handling cv2 cannot give.
+Cost: the fragment's samples are read from its box headers (``fmp4``, no demuxer per
+fragment), decoded in one thread, and each kept frame is colour-converted by libswscale straight
+into the loaned buffer (``swscale``, no intermediate array), so the source costs about what a
+bare decode delivering frames at the stream's rate costs. ``python benchmarks/kvs.py --quick
+--size 1280x720`` prints the source's CPU per frame next to cv2 decoding the same file in a tight
+loop and paced into a ring, same run; ``benchmarks/kvs_hls_source.py`` compares it with
+``cv2.VideoCapture(session_url).read(buf)`` and gives the key-frame-only cost.
 
 Timestamps a consumer gets: ``ts = PDT of the fragment + (frame pts - fragment's first pts)``,
 i.e. the producer's (or KVS server's) capture time of each frame, in Unix seconds. Only when a
