@@ -84,8 +84,8 @@ def _read_track(init: bytes) -> _Track:
         raise FragmentDecodeError(f"init segment does not demux: {err}") from err
 
 
-def _packet(fragment: bytes, sample: fmp4.Sample) -> av.Packet:
-    packet = av.Packet(fragment[sample.offset:sample.offset + sample.size])
+def _packet(fragment: memoryview, sample: fmp4.Sample) -> av.Packet:
+    packet = av.Packet(fragment[sample.offset:sample.offset + sample.size])   # one copy
     packet.pts, packet.dts, packet.is_keyframe = sample.pts, sample.dts, sample.keyframe
     return packet
 
@@ -134,7 +134,8 @@ class FragmentDecoder:
         self._ensure_context(track)
         try:
             found = fmp4.samples(fragment, track.defaults)
-            packets = [_packet(fragment, s) for s in found if s.size]
+            view = memoryview(fragment)
+            packets = [_packet(view, s) for s in found if s.size]
         except (fmp4.FMP4Error, struct.error) as err:
             log.debug("fragment demuxed by PyAV: %s", err)
             self.demuxer_opens += 1
