@@ -14,14 +14,13 @@ reopening the decoder or losing a fragment (a fragment is identified by its KVS 
 which stays the same across sessions); (3) tell a 403 (expired session: refresh) from a 5xx
 (back off) from a stall (no new fragment for ``stall_fragments`` x the target duration), where
 cv2 only sees "end of stream"; (4) decode key frames only when ``target_fps`` allows.
-Cost, measured here with ``benchmarks/kvs_hls_source.py`` (720p 25 fps GOP 25 from the emulator
-in another process, 300 live frames, CPU of the reading process per delivered frame, both into
-one preallocated buffer): ``cv2.VideoCapture(session_url).read(buf)`` 1.46 ms, this source
-2.28 ms (1.56x: a demuxer opened per fragment, PyAV's BGR conversion into a new frame then one
-copy into the loaned buffer, and Python per frame). With ``target_fps=1`` (key frames only)
-19.8 ms per kept frame, i.e. ~20 ms of CPU per second of video against ~37 ms/s for cv2, which
-must decode every frame. We pay ~0.8 ms per frame for correct timestamps, a refresh
-without a gap and the error handling cv2 cannot give.
+Cost: the fragment's samples are read from its box headers (``fmp4``, no demuxer per
+fragment), decoded in one thread, and each kept frame is colour-converted by libswscale straight
+into the loaned buffer (``swscale``, no intermediate array), so the source costs about what a
+bare decode delivering frames at the stream's rate costs. ``python benchmarks/kvs.py --quick
+--size 1280x720`` prints the source's CPU per frame next to cv2 decoding the same file in a tight
+loop and paced into a ring, same run; ``benchmarks/kvs_hls_source.py`` compares it with
+``cv2.VideoCapture(session_url).read(buf)`` and gives the key-frame-only cost.
 
 Timestamps a consumer gets: ``ts = PDT of the fragment + (frame pts - fragment's first pts)``,
 i.e. the producer's (or KVS server's) capture time of each frame, in Unix seconds. Only when a
@@ -68,6 +67,7 @@ from kvs_pool.sources.kvs_errors import Action, FragmentDecodeError, HLSResponse
 from kvs_pool.sources.kvs_session import KVSSession, SessionOptions, SessionURL
 from kvs_pool.sources.pacing import Pacer
 from kvs_pool.sources.sampling import PLAN_KEYFRAMES, Sampler, choose_plan
+from kvs_pool.sources.swscale import BGRConverter
 
 __all__ = ["KVSSourceOptions", "KVSHLSFrameSource"]
 
@@ -109,6 +109,10 @@ class KVSSourceOptions:
             hls_session_seconds=self.hls_session_seconds, refresh_margin_s=self.refresh_margin_s,
             session_lifetime_s=self.session_lifetime_s, max_fragments=self.max_fragments,
             api_timeout_s=self.api_timeout_s, boto_session=self.boto_session)
+
+
+def _new_array(height: int, width: int, channels: int) -> np.ndarray:
+    return np.empty((height, width, channels), np.uint8)
 
 
 class _FragmentTracker:
@@ -156,6 +160,7 @@ class KVSHLSFrameSource:
         self._fetcher = Fetcher(FetchOptions(self.options.connect_timeout_s,
                                              self.options.read_timeout_s))
         self._decoder = FragmentDecoder()
+        self._converter = BGRConverter()
         self._backoff = Backoff(self.options.backoff, self.options.rng or random.Random())
         self._tracker = _FragmentTracker()
         self._pacer = Pacer(self.control)
@@ -181,6 +186,7 @@ class KVSHLSFrameSource:
             self._frames_iter = None
         self._fetcher.close()
         self._decoder.close()
+        self._converter.close()
         if self.stats.state != SourceState.ERROR:
             self.stats.state = SourceState.DISCONNECTED
 
@@ -355,13 +361,7 @@ class KVSHLSFrameSource:
 
     def _deliver(self, decoded: DecodedFrame, ts: float, into: BufferFactory | None
                  ) -> tuple[np.ndarray, float]:
-        image = decoded.frame.to_ndarray(format="bgr24")
-        out = image
-        if into is not None:
-            buffer = into(image.shape[0], image.shape[1], 3)
-            if buffer.shape == image.shape and buffer.dtype == np.uint8:
-                np.copyto(buffer, image)
-                out = buffer
+        out = self._converter.convert(decoded.frame, into or _new_array)
         self.stats.delivered(ts, self._clock())
         self._backoff.reset()
         self._refreshed_for_403 = False

@@ -29,6 +29,7 @@ FRAGMENT_S = GOP / FPS
 POLL_S = 0.2
 FAST_BACKOFF = BackoffPolicy(initial_s=0.3, factor=2.0, max_s=1.0)
 SEED = 7
+SPEC = StreamSpec(STREAM, width=320, height=180, fps=FPS, gop=GOP, seconds=LOOP / FPS)
 
 
 @pytest.fixture
@@ -44,8 +45,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def emu(aws_env: None) -> Iterator[EmulatorServer]:
     """An emulator on a free loopback port serving ``STREAM`` (320x180, 10 fps, GOP 5)."""
-    spec = StreamSpec(STREAM, width=320, height=180, fps=FPS, gop=GOP, seconds=LOOP / FPS)
-    with EmulatorServer(EmulatorConfig(streams=(spec,), idle_window_s=30.0)) as server:
+    with EmulatorServer(EmulatorConfig(streams=(SPEC,), idle_window_s=30.0)) as server:
         yield server
 
 

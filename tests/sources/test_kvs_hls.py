@@ -7,20 +7,24 @@ counters and state the decoder worker mirrors into the ring header.
 
 from __future__ import annotations
 
+import io
 import random
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing
 
+import av
 import numpy as np
 import pytest
-from kvs_world import (FAST_BACKOFF, FPS, FRAGMENT_S, GOP, LOOP, SEED, FastControl, aws_env,  # noqa: F401
-                       consecutive, emu, make_source, max_ts_gap, read_until)
+from kvs_world import (FAST_BACKOFF, FPS, FRAGMENT_S, GOP, LOOP, SEED, SPEC, FastControl,  # noqa: F401
+                       aws_env, consecutive, emu, make_source, max_ts_gap, read_until)
 
 from kvs_pool.backoff import Backoff, BackoffPolicy
 from kvs_pool.emulator import EmulatorServer
+from kvs_pool.emulator.media import synthetic_clip
 from kvs_pool.sources.base import SourceState
+from kvs_pool.synth import frame_index
 
 FRAME_S = 1 / FPS
 
@@ -300,3 +304,31 @@ def test_progress_is_reported_and_stop_honoured_while_pacing(long_emu: EmulatorS
     paced = [b for b in beats if frames[1] <= b <= frames[7]]     # >= 3 s of paced frames
     edges = [frames[1], *paced, frames[7]]
     assert max(b - a for a, b in zip(edges, edges[1:])) < 1.5, (frames, beats)
+
+
+def _reference_frames() -> dict[int, np.ndarray]:
+    """The emulator's clip decoded on its own (one PyAV demuxer over init + every fragment,
+    PyAV's own BGR conversion), by the index stamped in each frame."""
+    clip = synthetic_clip(SPEC.video_spec())
+    with av.open(io.BytesIO(clip.init + b"".join(clip.fragments)), format="mp4") as container:
+        images = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    assert len(images) == LOOP
+    return {frame_index(image): image for image in images}
+
+
+@pytest.mark.parametrize("target_fps", [None, 2.0])       # every frame; key frames only
+def test_frames_are_pixel_identical_to_a_reference_decode(emu: EmulatorServer,
+                                                          target_fps: float | None) -> None:
+    reference = _reference_frames()
+    source = make_source(emu, target_fps=target_fps)
+    slot = np.zeros((SPEC.height, SPEC.width, 3), np.uint8)     # one reused, lent "ring slot"
+    mismatched: list[int] = []
+
+    def check(seen: list) -> bool:
+        if not np.array_equal(slot, reference[seen[-1].index]):
+            mismatched.append(seen[-1].index)
+        return len(seen) >= (3 * GOP if target_fps is None else 4)
+
+    with source:
+        seen = read_until(source, check, into=lambda h, w, c: slot)
+    assert all(s.loaned for s in seen) and mismatched == []
