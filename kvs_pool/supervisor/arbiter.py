@@ -21,7 +21,7 @@ from kvs_pool.errors import KvsPoolError
 from kvs_pool.metrics import MetricsServer, WorkerView
 from kvs_pool.ring import RingStatus, sweep_stale
 from kvs_pool.supervisor import sdnotify
-from kvs_pool.supervisor.child import ChildArgs, ChildHandle
+from kvs_pool.supervisor.child import ChildArgs, set_title
 from kvs_pool.supervisor.emulator import EmbeddedEmulator
 from kvs_pool.supervisor.exits import describe_exit
 from kvs_pool.supervisor.rings import RingSet
@@ -29,6 +29,7 @@ from kvs_pool.supervisor.signals import SignalQueue
 from kvs_pool.supervisor.slot import WorkerSlot
 from kvs_pool.supervisor.specs import WorkerSpec, specs_from_config
 from kvs_pool.supervisor.statefile import write_state
+from kvs_pool.supervisor.template import Templates
 
 __all__ = ["Arbiter", "RunOptions"]
 
@@ -62,6 +63,7 @@ class Arbiter:
         self.slots: dict[str, WorkerSlot] = {}
         self.metrics: MetricsServer | None = None
         self.emulator = EmbeddedEmulator(config.emulator)
+        self.templates = Templates(self.pool)
         self._views: tuple[WorkerView, ...] = ()
         self._signals: SignalQueue | None = None
         self._stopping = False
@@ -94,12 +96,14 @@ class Arbiter:
     def start(self) -> None:
         """Sweep stale rings, start emulator and metrics, spawn every worker, notify READY."""
         self._signals = SignalQueue()
+        set_title(f"kvs-pool[{self.pool}]: supervisor")
         for name in sweep_stale(self.pool):
             log.warning("removed ring %s left by a killed run of pool %s", name, self.pool)
         for camera in self.config.cameras:  # fail now if the pool already runs or shm is full
             self.rings.ensure(camera)
         self._started = True
         os.makedirs(self.stats_dir or self.state_dir, exist_ok=True)
+        self.templates.start()
         self.emulator.start()
         self.start_metrics()
         self.apply(specs_from_config(self.config))
@@ -160,8 +164,8 @@ class Arbiter:
         try:
             if spec.kind == "decoder":
                 self.rings.ensure(self.config.camera(spec.camera_id))
-            handle = ChildHandle(self._child_args(spec))
-            pid = handle.start()
+            handle = self.templates.spawn(self._child_args(spec), spec.preload)
+            pid = handle.pid
         except (KvsPoolError, OSError) as exc:
             slot.started = now
             delay = slot.plan_restart(None, now)
@@ -176,7 +180,11 @@ class Arbiter:
         return ChildArgs(name=spec.name, entry=spec.entry, payload=spec.payload,
                          parent_pid=os.getpid(), log_level=self.options.log_level,
                          log_format=self.options.log_format, camera_id=spec.camera_id,
-                         env=dict(spec.env))
+                         env=dict(spec.env), title=self._title(spec))
+
+    def _title(self, spec: WorkerSpec) -> str:
+        """The worker's process title, e.g. ``kvs-pool[site1]: decoder front-door``."""
+        return f"kvs-pool[{self.pool}]: {spec.kind} {spec.name.removeprefix(spec.kind + '-')}"
 
     def reap_workers(self) -> None:
         """Collect the exit status of every worker that ended."""
@@ -330,6 +338,7 @@ class Arbiter:
         self._stopping = True
         sdnotify.stopping(f"pool {self.pool} stopping")
         self.stop_workers(self.config.pool.shutdown_timeout_s)
+        self.templates.stop()
         self.rings.unlink_all()
         if self.metrics is not None:
             self.metrics.stop()
