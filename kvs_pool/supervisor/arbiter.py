@@ -4,8 +4,10 @@ Signal handlers only enqueue (``SignalQueue``); the loop sleeps on the wake-up p
 timeout and then, in order: handles queued signals (SIGTERM/SIGINT stop, SIGHUP reload), reaps
 exited workers, SIGKILLs workers that ignored a SIGTERM past their grace, checks heartbeats
 (a hung worker gets SIGTERM, then SIGKILL), spawns workers whose restart is due, publishes the
-worker table (metrics, state file) and pings the systemd watchdog. One failing worker only ever
-affects its own slot: the pool never stops because a camera crash-loops.
+worker table (metrics, state file) and pings the systemd watchdog. Workers are forked from
+pre-loaded template processes (``template``) and adopted by the supervisor, which reaps them.
+One failing worker only ever affects its own slot: the pool never stops because a camera
+crash-loops.
 """
 
 from __future__ import annotations
@@ -187,11 +189,12 @@ class Arbiter:
         return f"kvs-pool[{self.pool}]: {spec.kind} {spec.name.removeprefix(spec.kind + '-')}"
 
     def reap_workers(self) -> None:
-        """Collect the exit status of every worker that ended."""
+        """Collect the exit status of every worker that ended (and of a dead template)."""
         for slot in list(self.slots.values()):
             code = slot.handle.poll() if slot.handle else None
             if code is not None:
                 self.on_exit(slot, code)
+        self.templates.reap()
 
     def on_exit(self, slot: WorkerSlot, code: int) -> None:
         """A worker ended: log why, then remove, replace or schedule its restart."""

@@ -122,6 +122,8 @@ def _install_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # Forked with SIGTERM blocked (see zygote): a stop sent during start-up is delivered now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def _resolve(entry: str) -> Any:

@@ -40,11 +40,13 @@ _LOAD_TIMEOUT_S = 120.0     # importing cv2 and av on a loaded box can take many
 _FORK_TIMEOUT_S = 10.0
 # Not ``-m kvs_pool.supervisor.zygote``: the package imports that module before runpy runs it.
 _MAIN = "import sys; from kvs_pool.supervisor.zygote import main; sys.exit(main(sys.argv[1:]))"
-# One OpenBLAS thread: the template must hold no thread when it forks, and one process per
-# camera wants single-threaded maths anyway. Two malloc arenas: FFmpeg's decoding threads
-# otherwise get one each, a few MB of private memory per decoder. A value set by the user is
-# kept (these are read once, at the template's start, and inherited by its workers).
-_TEMPLATE_ENV = {"OPENBLAS_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
+# One OpenBLAS thread, always: OpenBLAS starts its thread pool when numpy is imported, and the
+# template must hold no thread when it forks (one process per camera wants single-threaded maths
+# anyway). Two malloc arenas, unless the user chose: FFmpeg's decoding threads otherwise get an
+# arena each, a few MB of private memory per decoder. Both are read once, at the template's
+# start, and inherited by its workers.
+_TEMPLATE_ENV = {"OPENBLAS_NUM_THREADS": "1"}
+_TEMPLATE_ENV_DEFAULTS = {"MALLOC_ARENA_MAX": "2"}
 
 
 def become_subreaper() -> None:
@@ -71,7 +73,7 @@ class WorkerTemplate:
         """Start the template and wait until it has loaded its modules."""
         become_subreaper()
         ours, theirs = socket.socketpair()
-        env = {**os.environ, **{k: v for k, v in _TEMPLATE_ENV.items() if k not in os.environ}}
+        env = {**_TEMPLATE_ENV_DEFAULTS, **os.environ, **_TEMPLATE_ENV}
         cmd = [sys.executable, "-c", _MAIN, self.pool, str(theirs.fileno()), str(os.getpid()),
                ",".join(self.preload), self.label]
         try:
@@ -87,7 +89,7 @@ class WorkerTemplate:
 
     def spawn(self, args: ChildArgs) -> ChildHandle:
         """Fork a worker from the template (started or replaced first if needed)."""
-        self._replace_if_dead()
+        self.reap()
         if self._sock is None:
             self.start()
         assert self._sock is not None
@@ -117,10 +119,11 @@ class WorkerTemplate:
         raise KvsPoolError(f"worker template did not {doing}: {why}{status}; see its error "
                            "above")
 
-    def _replace_if_dead(self) -> None:
+    def reap(self) -> None:
+        """If the template died, say so and forget it: the next spawn starts a new one."""
         if self._proc is not None and self._proc.poll() is not None:
-            log.warning("worker template (pid %d) %s: starting a new one (running workers are "
-                        "not affected)", self.pid, describe_exit(self._proc.returncode))
+            log.warning("worker template (pid %d) %s: the next worker starts a new one (running "
+                        "workers are not affected)", self.pid, describe_exit(self._proc.returncode))
             self._discard()
 
     def _discard(self) -> int | None:
@@ -164,8 +167,10 @@ class Templates:
     def spawn(self, args: ChildArgs, extra: tuple[str, ...] = ()) -> ChildHandle:
         return self.get(extra).spawn(args)
 
-    def pids(self) -> list[int]:
-        return [t.pid for t in self._by_extra.values() if t.pid]
+    def reap(self) -> None:
+        """Reap and report templates that died (called from the supervisor's loop)."""
+        for template in self._by_extra.values():
+            template.reap()
 
     def stop(self) -> None:
         for template in self._by_extra.values():

@@ -95,14 +95,18 @@ def _become_worker(sock: socket.socket, request: bytes, intermediate: int) -> in
 def _fork_worker(sock: socket.socket, request: bytes) -> int:
     """Fork a worker adopted by the supervisor; returns its pid or -errno."""
     read_end, write_end = os.pipe()
+    # The worker inherits SIGTERM blocked: one sent before its handler exists waits for it.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
         intermediate = os.fork()
     except OSError as exc:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(read_end)
         os.close(write_end)
         return -(exc.errno or 1)
     if intermediate == 0:
         _intermediate(sock, request, read_end, write_end)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as pipe:
         reply = pipe.read(PID.size)
