@@ -28,7 +28,7 @@ _MODEL_LOAD_S = 180.0   # an inference worker may convert/load a model before it
 _EMULATOR_ENV = (("AWS_ACCESS_KEY_ID", "emulator"), ("AWS_SECRET_ACCESS_KEY", "emulator"))
 # KVS decoders start from a template that also holds boto3 (shared instead of imported by each);
 # URL decoders' template has none of it.
-KVS_PRELOAD = ("boto3", "botocore.session", "kvs_pool.sources.kvs_hls")
+KVS_PRELOAD = ("kvs_pool.workers.kvs_preload",)
 
 
 @dataclass(frozen=True)

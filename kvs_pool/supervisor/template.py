@@ -155,7 +155,7 @@ class Templates:
     def get(self, extra: tuple[str, ...] = ()) -> WorkerTemplate:
         template = self._by_extra.get(extra)
         if template is None:
-            label = extra[0].split(".")[0] if extra else ""   # e.g. "template boto3"
+            label = extra[0].rpartition(".")[2].removesuffix("_preload") if extra else ""
             template = WorkerTemplate(self.pool, PRELOAD + extra, label)
             self._by_extra[extra] = template
         return template

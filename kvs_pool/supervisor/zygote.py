@@ -22,8 +22,10 @@ Control channel (AF_UNIX stream socketpair; integers little-endian)::
 
     request = pickle of (sys.path of the supervisor, pickle of ChildArgs)
 
-The template exits when the control socket closes (the supervisor stopped or died) and, through
-its own parent-death signal (SIGKILL), when the supervisor dies.
+The template ignores SIGINT, SIGTERM and SIGHUP (a Ctrl-C or a service stop reaches the whole
+process group; the supervisor orchestrates the stop): it exits when the control socket closes
+(the supervisor stopped or died) and, through its parent-death signal (SIGKILL), when the
+supervisor dies.
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ def preload(modules: list[str]) -> None:
     for name in modules:
         try:
             importlib.import_module(name)
-        except ImportError as exc:  # a worker importing it itself will say what is wrong
+        except Exception as exc:  # noqa: BLE001 - a worker importing it will say what is wrong
             print(f"kvs-pool template: cannot preload {name}: {exc}", file=sys.stderr)
     gc.collect()
     gc.freeze()
@@ -161,7 +163,7 @@ def main(argv: list[str]) -> int:
     """``argv``: pool name, control socket fd, supervisor pid, modules (comma-separated), label."""
     pool, fd, supervisor_pid, modules, label = argv[0], int(argv[1]), int(argv[2]), argv[3], argv[4]
     _die_with_parent(supervisor_pid)
-    for signum in (signal.SIGINT, signal.SIGHUP):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # the supervisor stops us
         signal.signal(signum, signal.SIG_IGN)
     set_title(f"kvs-pool[{pool}]: template {label}".rstrip())
     sock = socket.socket(fileno=fd)

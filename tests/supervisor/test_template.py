@@ -1,7 +1,8 @@
 """The worker template with real processes: workers forked from it are the supervisor's own
 children (exit codes, -N for signals), the template holds no thread, socket or ring and shows
-its title, a killed template is replaced while its workers live on, and a URL decoder forked
-from it runs without boto3 or onnxruntime (a KVS decoder's template holds boto3)."""
+its title, a killed template is replaced while its workers live on, one that cannot start is
+a clear error, and a URL decoder forked from it runs without boto3 or onnxruntime (a KVS
+decoder's template holds boto3)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ import pytest
 from polling import wait_for
 
 from kvs_pool.config import parse_config
+from kvs_pool.errors import KvsPoolError
 from kvs_pool.supervisor.child import ChildArgs, ChildHandle
 from kvs_pool.supervisor.rings import RingSet
 from kvs_pool.supervisor.specs import KVS_PRELOAD
-from kvs_pool.supervisor.template import Templates
+from kvs_pool.supervisor.template import PRELOAD, Templates, WorkerTemplate
 from kvs_pool.workers import EXIT_CONFIG, EXIT_OK
 from kvs_pool.workers.decoder import DecoderArgs
 
@@ -134,3 +136,13 @@ def test_url_decoder_imports_neither_boto3_nor_onnxruntime(templates: Templates,
     assert not {"boto3", "botocore", "onnxruntime"} & modules
     kvs_template = _decoder_modules(templates, live_camera, tmp_path, KVS_PRELOAD)
     assert "boto3" in kvs_template and "onnxruntime" not in kvs_template
+
+
+def test_a_template_that_cannot_start_is_a_clear_error(pool_name: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    template = WorkerTemplate(pool_name, PRELOAD + ("dies_on_import",))
+    with pytest.raises(KvsPoolError, match=r"worker template did not load its modules: it "
+                                           r"exited \(exited with code 7\)"):
+        template.start()
+    assert template.pid == 0  # reaped, nothing left running
