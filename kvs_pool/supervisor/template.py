@@ -123,7 +123,8 @@ class WorkerTemplate:
         """If the template died, say so and forget it: the next spawn starts a new one."""
         if self._proc is not None and self._proc.poll() is not None:
             log.warning("worker template (pid %d) %s: the next worker starts a new one (running "
-                        "workers are not affected)", self.pid, describe_exit(self._proc.returncode))
+                        "workers are not affected)", self.pid,
+                        describe_exit(self._proc.returncode))
             self._discard()
 
     def _discard(self) -> int | None:

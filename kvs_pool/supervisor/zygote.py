@@ -161,7 +161,8 @@ def preload(modules: list[str]) -> None:
 
 def main(argv: list[str]) -> int:
     """``argv``: pool name, control socket fd, supervisor pid, modules (comma-separated), label."""
-    pool, fd, supervisor_pid, modules, label = argv[0], int(argv[1]), int(argv[2]), argv[3], argv[4]
+    pool, fd, supervisor_pid = argv[0], int(argv[1]), int(argv[2])
+    modules, label = argv[3], argv[4]
     _die_with_parent(supervisor_pid)
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # the supervisor stops us
         signal.signal(signum, signal.SIG_IGN)
