@@ -31,8 +31,8 @@ __all__ = ["WorkerTemplate", "Templates", "PRELOAD"]
 
 log = logging.getLogger(__name__)
 
-# What every worker shares (decoders: all of it; inference: numpy, cv2). Never boto3 (KVS
-# decoders import it themselves) nor onnxruntime (inference workers only).
+# What every worker shares (decoders: all of it; inference: numpy, cv2). Never boto3 (only the
+# KVS decoders' template adds it: WorkerSpec.preload) nor onnxruntime (inference workers only).
 PRELOAD = ("numpy", "cv2", "av", "setproctitle", "kvs_pool.ring", "kvs_pool.config",
            "kvs_pool.sources.url", "kvs_pool.workers.decoder")
 _PR_SET_CHILD_SUBREAPER = 36

@@ -2,8 +2,8 @@
 
 The supervisor starts it (``kvs_pool.supervisor.template``) in a fresh interpreter as
 ``main([POOL, FD, SUPERVISOR_PID, MODULES, LABEL])``. It imports ``MODULES``
-(numpy, cv2, av, the ring, the worker bootstrap: what every decoder needs, never boto3 nor
-onnxruntime), runs ``gc.freeze()`` so the collector never writes those objects' pages, and then
+(numpy, cv2, av, the ring, the worker bootstrap: what every decoder needs; boto3 only in the
+KVS decoders' template; never onnxruntime), runs ``gc.freeze()`` so the collector never writes those objects' pages, and then
 only serves fork requests on the control socket ``FD``: no thread (OpenBLAS is held to one by
 the supervisor's environment), no other socket, no ring. Imported code and data are then
 shared copy-on-write by every worker; each worker imports what its kind needs itself.
@@ -81,8 +81,7 @@ def _await_adoption(intermediate: int) -> None:
 def _become_worker(sock: socket.socket, request: bytes, intermediate: int) -> int:
     """In the forked worker: drop the template's state, run the bootstrap; returns exit code."""
     sock.close()
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # blocked until the bootstrap's handler is set
     _await_adoption(intermediate)
     try:
         sys_path, blob = pickle.loads(request)
