@@ -4,8 +4,10 @@ Signal handlers only enqueue (``SignalQueue``); the loop sleeps on the wake-up p
 timeout and then, in order: handles queued signals (SIGTERM/SIGINT stop, SIGHUP reload), reaps
 exited workers, SIGKILLs workers that ignored a SIGTERM past their grace, checks heartbeats
 (a hung worker gets SIGTERM, then SIGKILL), spawns workers whose restart is due, publishes the
-worker table (metrics, state file) and pings the systemd watchdog. One failing worker only ever
-affects its own slot: the pool never stops because a camera crash-loops.
+worker table (metrics, state file) and pings the systemd watchdog. Workers are forked from
+pre-loaded template processes (``template``) and adopted by the supervisor, which reaps them.
+One failing worker only ever affects its own slot: the pool never stops because a camera
+crash-loops.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from kvs_pool.errors import KvsPoolError
 from kvs_pool.metrics import MetricsServer, WorkerView
 from kvs_pool.ring import RingStatus, sweep_stale
 from kvs_pool.supervisor import sdnotify
-from kvs_pool.supervisor.child import ChildArgs, ChildHandle
+from kvs_pool.supervisor.child import ChildArgs, set_title
 from kvs_pool.supervisor.emulator import EmbeddedEmulator
 from kvs_pool.supervisor.exits import describe_exit
 from kvs_pool.supervisor.exposure import exposure_warnings
@@ -31,6 +33,7 @@ from kvs_pool.supervisor.signals import SignalQueue
 from kvs_pool.supervisor.slot import WorkerSlot
 from kvs_pool.supervisor.specs import WorkerSpec, specs_from_config
 from kvs_pool.supervisor.statefile import write_state
+from kvs_pool.supervisor.template import Templates
 
 __all__ = ["Arbiter", "RunOptions", "Assignment"]
 
@@ -82,6 +85,7 @@ class Arbiter:
         self.slots: dict[str, WorkerSlot] = {}
         self.metrics: MetricsServer | None = None
         self.emulator = EmbeddedEmulator(config.emulator)
+        self.templates = Templates(self.pool)
         self._views: tuple[WorkerView, ...] = ()
         self._signals: SignalQueue | None = None
         self._stopping = False
@@ -118,6 +122,7 @@ class Arbiter:
     def start(self) -> None:
         """Sweep stale rings, start emulator and metrics, spawn every worker, notify READY."""
         self._signals = SignalQueue()
+        set_title(f"kvs-pool[{self.pool}]: supervisor")
         for name in sweep_stale(self.pool):
             log.warning("removed ring %s left by a killed run of pool %s", name, self.pool)
         for camera in self.config.cameras:  # fail now if the pool already runs or shm is full
@@ -126,6 +131,7 @@ class Arbiter:
         for key, reason in exposure_warnings(self.config):
             log.warning("%s:%s: %s", self.options.config_path or "config", key, reason)
         os.makedirs(self.stats_dir or self.state_dir, exist_ok=True)
+        self.templates.start()
         self.emulator.start()
         self.start_metrics()
         self.apply(specs_from_config(self.config))
@@ -190,8 +196,8 @@ class Arbiter:
         try:
             if spec.kind == "decoder":
                 self.rings.ensure(self.config.camera(spec.camera_id))
-            handle = ChildHandle(self._child_args(spec))
-            pid = handle.start()
+            handle = self.templates.spawn(self._child_args(spec), spec.preload)
+            pid = handle.pid
         except (KvsPoolError, OSError) as exc:
             slot.started = now
             delay = slot.plan_restart(None, now)
@@ -212,14 +218,19 @@ class Arbiter:
         return ChildArgs(name=spec.name, entry=spec.entry, payload=spec.payload,
                          parent_pid=os.getpid(), log_level=self.options.log_level,
                          log_format=self.options.log_format, camera_id=spec.camera_id,
-                         env=dict(spec.env))
+                         env=dict(spec.env), title=self._title(spec))
+
+    def _title(self, spec: WorkerSpec) -> str:
+        """The worker's process title, e.g. ``kvs-pool[site1]: decoder front-door``."""
+        return f"kvs-pool[{self.pool}]: {spec.kind} {spec.name.removeprefix(spec.kind + '-')}"
 
     def reap_workers(self) -> None:
-        """Collect the exit status of every worker that ended."""
+        """Collect the exit status of every worker that ended (and of a dead template)."""
         for slot in list(self.slots.values()):
             code = slot.handle.poll() if slot.handle else None
             if code is not None:
                 self.on_exit(slot, code)
+        self.templates.reap()
 
     def on_exit(self, slot: WorkerSlot, code: int) -> None:
         """A worker ended: log why, then remove, replace or schedule its restart."""
@@ -395,6 +406,7 @@ class Arbiter:
         self._stopping = True
         sdnotify.stopping(f"pool {self.pool} stopping")
         self.stop_workers(self.config.pool.shutdown_timeout_s)
+        self.templates.stop()
         self.rings.unlink_all()
         if self.options.assignment is not None:
             self.options.assignment.close()

@@ -10,7 +10,7 @@ __all__ = ["describe_exit"]
 
 
 def describe_exit(code: int, killed_by_us: bool = False) -> str:
-    """``code`` as ``multiprocessing`` reports it: >= 0 exit status, -N killed by signal N."""
+    """``code`` as ``os.waitstatus_to_exitcode`` gives it: >= 0 exit code, -N killed by N."""
     if code < 0:
         try:
             name = signal.Signals(-code).name

@@ -26,6 +26,9 @@ INFERENCE_ENTRY = "kvs_pool.workers.inference:run_inference"
 # Dummy credentials for the embedded emulator: boto3 must sign, the emulator does not check.
 _MODEL_LOAD_S = 180.0   # an inference worker may convert/load a model before its first beat
 _EMULATOR_ENV = (("AWS_ACCESS_KEY_ID", "emulator"), ("AWS_SECRET_ACCESS_KEY", "emulator"))
+# KVS decoders start from a template that also holds boto3 (shared instead of imported by each);
+# URL decoders' template has none of it.
+KVS_PRELOAD = ("kvs_pool.workers.kvs_preload",)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class WorkerSpec:
     frame_timeout_s: float | None = None   # configured; None: derived (kvs_pool.stall)
     target_fps: float | None = None
     env: tuple[tuple[str, str], ...] = ()
+    preload: tuple[str, ...] = ()       # modules its template imports beyond the shared ones
 
 
 def uses_emulator(config: PoolConfig, camera: CameraConfig) -> bool:
@@ -66,7 +70,8 @@ def decoder_spec(config: PoolConfig, camera: CameraConfig) -> WorkerSpec:
         payload=args, fingerprint=args,
         camera_id=camera.id, backoff=camera.backoff.policy(),
         heartbeat_timeout_s=camera.stall.heartbeat_timeout_s,
-        frame_timeout_s=camera.stall.frame_timeout_s, target_fps=camera.target_fps, env=env)
+        frame_timeout_s=camera.stall.frame_timeout_s, target_fps=camera.target_fps, env=env,
+        preload=KVS_PRELOAD if camera.source.kind == "kvs" else ())
 
 
 def inference_spec(config: PoolConfig, pipeline: PipelineConfig) -> WorkerSpec:

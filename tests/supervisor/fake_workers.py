@@ -46,3 +46,16 @@ def beats_then_exits(payload: tuple, stop: threading.Event) -> int:
     else:
         time.sleep(linger_s)
     return code
+
+
+def decode_then_list_modules(payload: tuple, stop: threading.Event) -> int:
+    """Runs the real decoder (``payload``: DecoderArgs, seconds, output path) for ``seconds``,
+    then writes the names of every module the process holds to the output path, one a line."""
+    import sys
+
+    from kvs_pool.workers.decoder import run_decoder
+    args, seconds, out = payload
+    threading.Timer(seconds, stop.set).start()
+    code = run_decoder(args, stop)
+    Path(out).write_text("\n".join(sorted(sys.modules)))
+    return code

@@ -34,6 +34,7 @@ def arbiter(pool_name: str, tmp_path) -> Iterator[Arbiter]:
         yield arb
     finally:
         arb.stop_workers(0.5)
+        arb.templates.stop()
         arb._signals.close()
         arb._signals = None
         arb.rings.unlink_all()

@@ -1,7 +1,8 @@
 """The shipped demo config end to end (shrunk to 320x240 on free ports): the supervisor starts
 the embedded KVS emulator, decoders read it over the real KVS HLS protocol with the dummy
-credentials the supervisor gives them, the inference worker's stats reach /metrics, and
-SIGINT (Ctrl-C) cleans up like SIGTERM."""
+credentials the supervisor gives them (none of them maps onnxruntime, the inference worker
+does), the inference worker's stats reach /metrics, and SIGINT (Ctrl-C) cleans up like
+SIGTERM."""
 
 from __future__ import annotations
 
@@ -49,6 +50,10 @@ def test_demo_config_runs_end_to_end(pool_run) -> None:
     workers = {w["name"]: w for w in pool_run.state()["workers"]}
     assert all(w["up"] for w in workers.values()), workers
     assert any(name.startswith("inference-") for name in workers)
+    # onnxruntime's library is mapped by the inference worker only, never by a decoder
+    onnx = {name: "onnxruntime" in Path(f"/proc/{w['pid']}/maps").read_text()
+            for name, w in workers.items()}
+    assert onnx == {name: name.startswith("inference-") for name in workers}, onnx
     wait_for(lambda: "kvs_pool_inference_seconds_count{" in pool_run.scrape()[1], 120,
              "the inference worker's latency histogram in /metrics", interval=1.0)
     wait_for(lambda: pool_run.scrape("/healthz")[0] == 200, 60, "a healthy pool", interval=0.5)
