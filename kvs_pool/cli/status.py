@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from kvs_pool.errors import KvsPoolError, RingError
-from kvs_pool.ring import ConnectionState, RingReader, RingStatus
+from kvs_pool.ring import ConnectionState, RingStatus, peek_status
 from kvs_pool.ring.layout import NAME_PREFIX
 from kvs_pool.ring.segment import SHM_DIR
 
@@ -50,9 +50,8 @@ def _target(args: argparse.Namespace) -> tuple[str, str, list[str]]:
 
 
 def _ring(pool: str, camera_id: str) -> RingStatus | None:
-    try:
-        with RingReader.attach(pool, camera_id) as reader:
-            return reader.status()
+    try:  # the header page only: attaching would map and prefault every slot of every ring
+        return peek_status(pool, camera_id)
     except RingError:
         return None
 

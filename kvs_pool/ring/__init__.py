@@ -6,7 +6,7 @@ The supervisor creates and unlinks rings (``create_ring``, ``RingOwner.unlink``,
 """
 
 from kvs_pool.errors import RingError, RingLayoutError, RingNotFoundError, RingSpaceError
-from kvs_pool.ring.header import RingStatus
+from kvs_pool.ring.header import RingStatus, peek_status
 from kvs_pool.ring.layout import (LAYOUT_VERSION, ConnectionState, RingGeometry, segment_name,
                                   validate_name)
 from kvs_pool.ring.owner import RingOwner, create_ring
@@ -17,6 +17,6 @@ from kvs_pool.ring.writer import RingWriter
 __all__ = [
     "LAYOUT_VERSION", "ConnectionState", "Frame", "FrameOverwrittenError", "RingError",
     "RingGeometry", "RingLayoutError", "RingNotFoundError", "RingOwner", "RingReader",
-    "RingSpaceError", "RingStatus", "RingWriter", "create_ring", "segment_name",
+    "RingSpaceError", "RingStatus", "RingWriter", "create_ring", "peek_status", "segment_name",
     "sweep_stale", "validate_name",
 ]
