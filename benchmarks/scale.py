@@ -4,6 +4,7 @@
     python benchmarks/scale.py --quick          # within 180 s; figures to re-take quietly
     python benchmarks/scale.py                  # finds each mode's real maximum by running it
     python benchmarks/scale.py --cameras 6 --modes full --no-verify    # one small run
+    python benchmarks/scale.py --quick --size 1920x1080                # another resolution
 
 The emulator is a separate process (``kvs-pool emulate``): its CPU is printed, never counted.
 Each mode (``full``: every frame; ``fps5``: ``target_fps: 5``; ``keyframe``: ``target_fps:
@@ -35,10 +36,12 @@ import argparse
 import json
 import math
 import os
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -55,6 +58,7 @@ from scale_runs import Media, Mode, RunPlan, emulator, measure  # noqa: E402
 MODES = {"full": Mode("full", None, 25.0), "fps5": Mode("fps5", 5.0, 5.0),
          "keyframe": Mode("keyframe", 0.5, 0.5)}
 KEYFRAME_VERIFY_MIN = 100
+QUICK_BUDGET_S = 180.0
 QUICK = {"measure_n": 3, "window_s": 10.0, "settle_s": 2.0, "verify_window_s": 12.0}
 FULL = {"measure_n": 8, "window_s": 30.0, "settle_s": 10.0, "verify_window_s": 60.0}
 
@@ -125,8 +129,10 @@ def scrape_200(n: int = 200, scrapes: int = 15) -> dict[str, float]:
     from kvs_pool.cli.status import collect_rows
     from kvs_pool.metrics import MetricsServer, WorkerView
     from kvs_pool.ring import RingGeometry, create_ring
+    from kvs_pool.supervisor.statefile import write_state
 
     name = f"scrape{os.getpid() % 100000}"
+    state_dir = tempfile.mkdtemp(prefix="kvs-scale-state-")
     owners: dict[str, Any] = {}
     workers: list[subprocess.Popen] = []
     server = None
@@ -143,7 +149,11 @@ def scrape_200(n: int = 200, scrapes: int = 15) -> dict[str, float]:
         return {"scrape_ms_200": _timed(lambda: _get(url + "/metrics"), scrapes),
                 "healthz_ms_200": _timed(lambda: _get(url + "/healthz"), scrapes),
                 "status_ms_200": _timed(lambda: collect_rows(name, None, list(owners)),
-                                        scrapes)}
+                                        scrapes),
+                "stall_check_ms_200": _timed(lambda: [o.status() for o in owners.values()],
+                                             scrapes),
+                "state_file_ms_200": _timed(lambda: write_state(state_dir, name, views, {}),
+                                            scrapes)}
     finally:
         if server is not None:
             server.stop()
@@ -152,6 +162,7 @@ def scrape_200(n: int = 200, scrapes: int = 15) -> dict[str, float]:
             w.wait()
         for owner in owners.values():
             owner.unlink()
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 class _FakeArbiter:
@@ -201,14 +212,19 @@ class Bench:
         self.bare: dict[str, float] = {}
 
     def plan(self, n: int, mode: Mode, window_s: float) -> RunPlan:
+        ready = 30.0 + 0.6 * n
+        if self.args.quick:  # what is left of the 180 s once the window and the stop are paid
+            left = QUICK_BUDGET_S - self.elapsed() - window_s - self.knobs["settle_s"] - 10.0
+            ready = min(ready, max(left, 15.0))
         return RunPlan(cameras=n, mode=mode, window_s=window_s, settle_s=self.knobs["settle_s"],
-                       ready_timeout_s=min(30.0 + 0.6 * n, 90.0 if self.args.quick else 600.0))
+                       ready_timeout_s=min(ready, 600.0))
 
     def run(self, plan: RunPlan) -> dict[str, Any]:
         """One pool run with its own emulator of ``plan.cameras`` streams."""
         with emulator(self.media, plan.cameras) as (url, emu):
             result = measure(plan, url, self.media, emu)
-        say(f"  {plan.mode.name} x{plan.cameras}: {result['cpu_per_camera']} cores/camera "
+        say(f"  {plan.mode.name} x{plan.cameras}: {result['cameras_delivering']} delivering "
+            f"after {result['ready_s']} s; {result['cpu_per_camera']} cores/camera "
             f"(decoders {result['decoder_cores']}, supervisor {result['supervisor_cores']}, "
             f"other {result['other_pool_cores']}; emulator {result['emulator_cores_not_counted']}"
             f" not counted), USS {result['decoder_uss_mb']} MB, PSS {result['decoder_pss_mb']} "
@@ -334,9 +350,11 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=None, help="cameras of the measuring runs")
     parser.add_argument("--modes", default="full,fps5,keyframe", type=lambda s: s.split(","))
     parser.add_argument("--no-verify", dest="verify", action="store_false")
+    parser.add_argument("--size", default="1280x720", help="WxH of the streams (default 720p)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanups (finally:)
-    media = Media()
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    media = Media(width, height)
     bench = Bench(args, media)
     load = os.getloadavg()
     say(f"host: {bench.cores} cores, {bench.ram / 1e9:.1f} GB RAM, load {load[0]:.2f}; "
@@ -345,7 +363,9 @@ def main() -> None:
     say(f"bare decode, cores per camera: {bench.bare} [{bench.elapsed():.0f} s]")
     scrape = scrape_200()
     say(f"with 200 rings: /metrics {scrape['scrape_ms_200']} ms, /healthz "
-        f"{scrape['healthz_ms_200']} ms, status rows {scrape['status_ms_200']} ms "
+        f"{scrape['healthz_ms_200']} ms, status rows {scrape['status_ms_200']} ms; the loop's "
+        f"stall check {scrape['stall_check_ms_200']} ms per tick, state file "
+        f"{scrape['state_file_ms_200']} ms per second "
         f"[{bench.elapsed():.0f} s]")
     modes = measure_modes(bench, [m for m in args.modes if m in MODES])
     verified = verify(bench, modes) if args.verify else {}

@@ -274,7 +274,8 @@ def _run_figures(plan: RunPlan, wall: float, cpu: tuple[dict, dict],
     n = max(dec_n, 1)
     return {
         "mode": plan.mode.name, "cameras": plan.cameras, "window_s": round(wall, 1),
-        "ready_s": seen["ready_s"], "decoders_measured": dec_n,
+        "ready_s": seen["ready_s"], "cameras_delivering": len(seen["tracks"]),
+        "decoders_measured": dec_n,
         "decoder_cores": round(dec_cores, 3), "supervisor_cores": round(sup_cores, 4),
         "other_pool_cores": round(_cores(before, after, others, wall)[0], 4),
         "emulator_cores_not_counted": round(_cores(before, after, {emu}, wall)[0], 3),
