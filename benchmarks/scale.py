@@ -210,6 +210,7 @@ class Bench:
         self.ram = psutil.virtual_memory().total
         self.started = time.monotonic()
         self.bare: dict[str, float] = {}
+        self.pss_mb: list[float] = []
 
     def plan(self, n: int, mode: Mode, window_s: float) -> RunPlan:
         ready = 30.0 + 0.6 * n
@@ -236,6 +237,8 @@ class Bench:
     def figures(self, mode: Mode, run: dict[str, Any]) -> dict[str, Any]:
         """A mode's figures: the run's, the capacity estimates and the bare baseline."""
         per_cam = run["cpu_per_camera"]
+        if run["decoder_pss_mb"] is not None:
+            self.pss_mb.append(run["decoder_pss_mb"])
         by_cpu = cpu_bound(self.cores, per_cam)
         pss = run["decoder_pss_mb"]
         by_ram = memory_bound(self.ram, pss * 1e6 if pss is not None else None,
@@ -247,9 +250,11 @@ class Bench:
                 "cameras_estimate": estimate}
 
     def fitting(self, n: int) -> int:
-        """``n``, or fewer if that many rings and decoders (~120 MB each) would not fit."""
+        """``n``, or fewer if that many rings and decoders (the largest PSS measured so far,
+        120 MB before any) would not fit in the memory available now or in /dev/shm."""
         ring = self.media.ring_bytes()
-        room = min(psutil.virtual_memory().available * 0.8 / (ring + 120e6),
+        decoder = max(self.pss_mb, default=120.0) * 1e6
+        room = min(psutil.virtual_memory().available * 0.9 / (ring + decoder),
                    psutil.disk_usage("/dev/shm").free * 0.9 / ring)
         if n > room:
             say(f"  {n} cameras would not fit in memory or /dev/shm here: running {int(room)}")
