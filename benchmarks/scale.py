@@ -288,6 +288,7 @@ def _search(bench: Bench, mode: Mode, start: int, floor: int) -> dict[str, Any]:
     shown = best or runs[n]
     return {"cameras_verified": best["cameras"] if best else 0,
             "tried": {str(k): r["passed"] for k, r in runs.items()},
+            "cameras_delivering": shown["cameras_delivering"], "ready_s": shown["ready_s"],
             "delivery_min": shown["delivery_min"], "gap_max_s": shown["gap_max_s"],
             "cpu_per_camera": shown["cpu_per_camera"],
             "supervisor_cpu_per_camera": shown["supervisor_cpu_per_camera"],
@@ -295,12 +296,10 @@ def _search(bench: Bench, mode: Mode, start: int, floor: int) -> dict[str, Any]:
 
 
 def measure_modes(bench: Bench, names: list[str]) -> dict[str, dict[str, Any]]:
-    """Each mode's run at the measuring size (keyframe at ≥ 100 cameras in --quick)."""
+    """Each mode's run at the measuring size."""
     modes = {}
     for name in names:
         n = bench.args.cameras or bench.knobs["measure_n"]
-        if name == "keyframe" and bench.args.quick and bench.args.verify:
-            continue  # measured by its verification run below (100 cameras)
         modes[name] = bench.figures(MODES[name], bench.run(bench.plan(
             n, MODES[name], bench.knobs["window_s"])))
         _print_mode(modes[name])
@@ -315,21 +314,16 @@ def _print_mode(m: dict[str, Any]) -> None:
 
 
 def verify(bench: Bench, modes: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The verification runs: full rate at its estimate, key-frame rate at ≥ 100 cameras."""
+    """The verification runs: key-frame rate at ≥ 100 cameras first (in --quick it gets the
+    larger share of the time budget), then full rate at its estimate (and 5 fps, full mode)."""
     out: dict[str, Any] = {}
-    wanted = bench.args.modes
-    if "full" in modes and modes["full"].get("cameras_estimate"):
-        out["full"] = _search(bench, MODES["full"], modes["full"]["cameras_estimate"], 1)
-    if not bench.args.quick and "fps5" in modes and modes["fps5"].get("cameras_estimate"):
-        out["fps5"] = _search(bench, MODES["fps5"], modes["fps5"]["cameras_estimate"], 1)
-    if "keyframe" in wanted:
-        start = (modes.get("keyframe") or {}).get("cameras_estimate") or KEYFRAME_VERIFY_MIN
-        if bench.args.quick:
-            start = KEYFRAME_VERIFY_MIN
+    if "keyframe" in modes:
+        start = modes["keyframe"].get("cameras_estimate") or KEYFRAME_VERIFY_MIN
+        start = KEYFRAME_VERIFY_MIN if bench.args.quick else start
         out["keyframe"] = _search(bench, MODES["keyframe"], start, KEYFRAME_VERIFY_MIN)
-        if "keyframe" not in modes:  # --quick: the 100-camera run is the mode's measurement
-            modes["keyframe"] = bench.figures(MODES["keyframe"], out["keyframe"]["run"])
-            _print_mode(modes["keyframe"])
+    for name in ("full", "fps5") if not bench.args.quick else ("full",):
+        if name in modes and modes[name].get("cameras_estimate"):
+            out[name] = _search(bench, MODES[name], modes[name]["cameras_estimate"], 1)
     return out
 
 

@@ -5,9 +5,10 @@ A run starts a pool of N KVS cameras on the emulator's N streams, waits until ev
 committed a frame, lets start-up settle, then for ``window_s`` polls each ring header every
 0.2 s (``ring.peek_status``: no mapping) and scrapes ``/metrics`` every 5 s as Prometheus
 would. CPU is ``user + system`` of each process from psutil, sampled at both ends of the
-window: decoders are the ring headers' producer pids; the supervisor is the pool process;
-anything else under it (a forkserver template, the resource tracker) is reported as "other";
-the emulator is reported, never counted.
+window: decoders are the producer pids of the rings that already hold a frame (a decoder still
+starting is not yet a camera's steady cost); the supervisor is the pool process; anything else
+under it (decoders still starting, a forkserver template, the resource tracker) is reported as
+"other"; the emulator is reported, never counted.
 """
 
 from __future__ import annotations
@@ -242,7 +243,8 @@ def measure(plan: RunPlan, endpoint: str, media: Media, emu: psutil.Process) -> 
     with running_pool(plan, endpoint, media) as (pool, sup, state_dir):
         ready_s = wait_ready(pool, cameras, plan.ready_timeout_s, sup)
         time.sleep(plan.settle_s)
-        decoders = {s.producer_pid for c in cameras if (s := _peek(pool, c)) and s.producer_pid}
+        decoders = {s.producer_pid for c in cameras  # delivering: past their start-up
+                    if (s := _peek(pool, c)) and s.producer_pid and s.write_seq > 0}
         others = _descendants(sup) - decoders
         everyone = decoders | others | {sup.pid, emu.pid}
         before, wall0, self0 = _cpu_table(everyone), time.monotonic(), time.process_time()
