@@ -225,7 +225,8 @@ class Bench:
         with emulator(self.media, plan.cameras) as (url, emu):
             result = measure(plan, url, self.media, emu)
         say(f"  {plan.mode.name} x{plan.cameras}: {result['cameras_delivering']} delivering "
-            f"after {result['ready_s']} s; {result['cpu_per_camera']} cores/camera "
+            f"after {result['ready_s']} s (start-up {result['decoder_start_cpu_s']} CPU s per "
+            f"decoder); {result['cpu_per_camera']} cores/camera "
             f"(decoders {result['decoder_cores']}, supervisor {result['supervisor_cores']}, "
             f"other {result['other_pool_cores']}; emulator {result['emulator_cores_not_counted']}"
             f" not counted), USS {result['decoder_uss_mb']} MB, PSS {result['decoder_pss_mb']} "

@@ -146,17 +146,21 @@ def running_pool(plan: RunPlan, endpoint: str, media: Media
                 sys.stderr.write(Path(tmp, "pool.log").read_text(errors="replace")[-2000:])
 
 
-def wait_ready(pool: str, cameras: list[str], timeout: float, proc: psutil.Process) -> float:
-    """Seconds until every camera committed a frame (or the timeout; the run goes on)."""
+def wait_ready(pool: str, cameras: list[str], timeout: float, proc: psutil.Process
+               ) -> tuple[float, list[float]]:
+    """Seconds until every camera committed a frame (or the timeout; the run goes on), and
+    the CPU seconds each decoder had used when its first frame was seen (its start-up cost)."""
     start = time.monotonic()
-    waiting = set(cameras)
+    waiting, startup = set(cameras), []
     while waiting and time.monotonic() - start < timeout and proc.is_running():
         for cam in list(waiting):
             status = _peek(pool, cam)
             if status is not None and status.write_seq > 0:
                 waiting.discard(cam)
+                if (cpu := _cpu(status.producer_pid)) is not None:
+                    startup.append(cpu)
         time.sleep(0.5)
-    return time.monotonic() - start
+    return time.monotonic() - start, startup
 
 
 def _peek(pool: str, camera_id: str) -> Any:
@@ -241,7 +245,7 @@ def measure(plan: RunPlan, endpoint: str, media: Media, emu: psutil.Process) -> 
     """One pool run of ``plan``: CPU, memory, delivery verdict, scrape times."""
     cameras = camera_ids(plan.cameras)
     with running_pool(plan, endpoint, media) as (pool, sup, state_dir):
-        ready_s = wait_ready(pool, cameras, plan.ready_timeout_s, sup)
+        ready_s, startup = wait_ready(pool, cameras, plan.ready_timeout_s, sup)
         time.sleep(plan.settle_s)
         decoders = {s.producer_pid for c in cameras  # delivering: past their start-up
                     if (s := _peek(pool, c)) and s.producer_pid and s.write_seq > 0}
@@ -253,8 +257,8 @@ def measure(plan: RunPlan, endpoint: str, media: Media, emu: psutil.Process) -> 
         observer = time.process_time() - self0
         uss, pss = _memory(sorted(decoders))
     return _run_figures(plan, wall, (before, after), (decoders, others, sup.pid, emu.pid),
-                        {"ready_s": round(ready_s, 1), "uss": uss, "pss": pss,
-                         "scrapes": scrapes, "observer_cpu": observer / wall,
+                        {"ready_s": round(ready_s, 1), "startup": startup, "uss": uss,
+                         "pss": pss, "scrapes": scrapes, "observer_cpu": observer / wall,
                          "tracks": list(tracks.values())})
 
 
@@ -277,6 +281,7 @@ def _run_figures(plan: RunPlan, wall: float, cpu: tuple[dict, dict],
     return {
         "mode": plan.mode.name, "cameras": plan.cameras, "window_s": round(wall, 1),
         "ready_s": seen["ready_s"], "cameras_delivering": len(seen["tracks"]),
+        "decoder_start_cpu_s": _round(median_or_none(seen["startup"]), 2),
         "decoders_measured": dec_n,
         "decoder_cores": round(dec_cores, 3), "supervisor_cores": round(sup_cores, 4),
         "other_pool_cores": round(_cores(before, after, others, wall)[0], 4),
