@@ -137,3 +137,46 @@ def test_generated_pool_config_is_a_valid_config(tmp_path: Path) -> None:
     assert list(config.camera_ids) == ["cam-000", "cam-001", "cam-002"]
     assert all(c.target_fps == 0.5 for c in config.cameras)
     assert config.cameras[0].max_resolution == (1280, 720)
+
+
+class FakeBench:
+    """A ``scale.Bench`` whose runs pass up to ``limit`` cameras (no processes)."""
+
+    def __init__(self, limit: int, quick: bool) -> None:
+        self.args = SimpleNamespace(quick=quick)
+        self.knobs = {"verify_window_s": 1.0}
+        self.limit, self.tried = limit, []
+
+    def fitting(self, n: int) -> int:
+        return min(n, 500)
+
+    def plan(self, n: int, mode, window_s: float):
+        return n
+
+    def run(self, n: int) -> dict:
+        self.tried.append(n)
+        ok = n <= self.limit
+        return {"cameras": n, "passed": ok, "delivery_min": 1.0 if ok else 0.5,
+                "gap_max_s": 0.3, "cpu_per_camera": 0.05, "supervisor_cpu_per_camera": 1e-4,
+                "scrape_ms_median": 5.0, "cameras_delivering": n, "ready_s": 1.0}
+
+
+@pytest.mark.parametrize("start, limit", [(20, 31), (40, 31), (31, 31), (10, 9)])
+def test_full_mode_search_finds_the_largest_passing_count(start: int, limit: int) -> None:
+    import scale
+
+    bench = FakeBench(limit, quick=False)
+    found = scale._search(bench, scale.MODES["full"], start, 1)
+    assert found["cameras_verified"] <= limit
+    assert found["cameras_verified"] > limit / 1.15 - 1   # within one step of the limit
+    assert any(n > limit for n in bench.tried)             # a failure above it was seen
+    assert found["delivery_min"] == 1.0
+
+
+def test_quick_search_runs_once_and_reports_a_failure_as_zero_verified() -> None:
+    import scale
+
+    bench = FakeBench(50, quick=True)
+    found = scale._search(bench, scale.MODES["keyframe"], 100, 100)
+    assert bench.tried == [100]
+    assert found["cameras_verified"] == 0 and found["delivery_min"] == 0.5
