@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -87,13 +88,26 @@ def emulator(media: Media, n: int) -> Iterator[tuple[str, psutil.Process]]:
                              *streams], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, start_new_session=True)
     try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        match = re.search(r" on (http://\S+)\s*$", line)
-        if not match:
-            raise RuntimeError(f"kvs-pool emulate did not start: {line.strip()!r}")
-        yield match[1], psutil.Process(proc.pid)
+        yield _endpoint(proc, 120.0), psutil.Process(proc.pid)
     finally:
         _stop(proc, 10.0)
+
+
+def _endpoint(proc: subprocess.Popen, timeout: float) -> str:
+    """The first ``http://host:port`` the emulator prints (its banner names its endpoint);
+    an emulator silent for ``timeout`` is killed, which ends the read."""
+    assert proc.stdout is not None
+    watchdog = threading.Timer(timeout, proc.kill)
+    watchdog.start()
+    seen: list[str] = []
+    try:
+        for line in proc.stdout:
+            seen.append(line.strip())
+            if match := re.search(r"(http://[\w.-]+:\d+)", line):
+                return match[1]
+    finally:
+        watchdog.cancel()
+    raise RuntimeError(f"kvs-pool emulate printed no endpoint: {seen[-3:]!r}")
 
 
 def _stop(proc: subprocess.Popen, timeout: float) -> None:
