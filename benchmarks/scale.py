@@ -5,6 +5,7 @@
     python benchmarks/scale.py                  # finds each mode's real maximum by running it
     python benchmarks/scale.py --cameras 6 --modes full --no-verify    # one small run
     python benchmarks/scale.py --quick --size 1920x1080                # another resolution
+    python benchmarks/scale.py --max-cameras 60                        # bound the search
 
 The emulator is a separate process (``kvs-pool emulate``): its CPU is printed, never counted.
 Each mode (``full``: every frame; ``fps5``: ``target_fps: 5``; ``keyframe``: ``target_fps:
@@ -251,14 +252,16 @@ class Bench:
                 "cameras_estimate": estimate}
 
     def fitting(self, n: int) -> int:
-        """``n``, or fewer if that many rings and decoders (the largest PSS measured so far,
-        120 MB before any) would not fit in the memory available now or in /dev/shm."""
+        """``n``, or fewer: at most ``--max-cameras``, and only as many rings and decoders (the
+        largest PSS measured so far, 120 MB before any) as fit in available memory and /dev/shm."""
         ring = self.media.ring_bytes()
         decoder = max(self.pss_mb, default=120.0) * 1e6
         room = min(psutil.virtual_memory().available * 0.9 / (ring + decoder),
                    psutil.disk_usage("/dev/shm").free * 0.9 / ring)
+        room = min(room, self.args.max_cameras or room)
         if n > room:
-            say(f"  {n} cameras would not fit in memory or /dev/shm here: running {int(room)}")
+            say(f"  {n} cameras exceed --max-cameras or would not fit in memory or /dev/shm "
+                f"here: running {int(room)}")
         return max(1, min(n, int(room)))
 
     def elapsed(self) -> float:
@@ -351,6 +354,8 @@ def main() -> None:
     parser.add_argument("--modes", default="full,fps5,keyframe", type=lambda s: s.split(","))
     parser.add_argument("--no-verify", dest="verify", action="store_false")
     parser.add_argument("--size", default="1280x720", help="WxH of the streams (default 720p)")
+    parser.add_argument("--max-cameras", type=int, default=None,
+                        help="never run more cameras than this (verification and search)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanups (finally:)
     width, height = (int(v) for v in args.size.lower().split("x"))
