@@ -53,7 +53,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scale_accounting import cpu_bound, memory_bound, ratio, summary_line  # noqa: E402
+from scale_accounting import GOALS, cpu_bound, memory_bound, ratio, summary_line  # noqa: E402
 from scale_runs import Media, Mode, RunPlan, emulator, measure  # noqa: E402
 
 MODES = {"full": Mode("full", None, 25.0), "fps5": Mode("fps5", 5.0, 5.0),
@@ -382,6 +382,9 @@ def main() -> None:
              "quick": args.quick, "elapsed_s": round(bench.elapsed(), 1)}
     doc = summary_line(modes, {k: {kk: vv for kk, vv in v.items() if kk != "run"}
                                for k, v in verified.items()}, extra)
+    say("goals: " + ", ".join(f"{key} {doc[key]} (goal {op} {bound}: "
+                              f"{ {True: 'met', False: 'NOT met', None: 'not measured'}[met]})"
+                              for (key, op, bound), met in zip(GOALS, doc["goals_met"].values())))
     print(json.dumps(_clean(doc)))
 
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CameraTrack", "Verdict", "judge", "private_and_proportional", "cpu_bound",
+__all__ = ["CameraTrack", "Verdict", "judge", "GOALS", "goals_met", "private_and_proportional", "cpu_bound",
            "memory_bound", "REQUIRED_KEYS", "summary_line", "median_or_none", "ratio"]
 
 MIN_SHARE = 0.99
@@ -41,6 +41,20 @@ REQUIRED_KEYS = (
     "cpu_per_camera_keyframe", "cameras_estimate_keyframe", "cameras_verified_keyframe",
     "scrape_ms_200", "supervisor_cpu_per_camera",
 )
+
+# The issue's goals for this box: key, comparison, bound (checked by ``goals_met``).
+GOALS = (("decoder_uss_mb", "<=", 30.0), ("capacity_ratio_full", ">=", 0.8),
+         ("verified_delivery_min", ">=", 0.99), ("cameras_estimate_keyframe", ">=", 300),
+         ("cameras_verified_keyframe", ">=", 100), ("scrape_ms_200", "<=", 100.0))
+
+
+def goals_met(doc: Mapping[str, Any]) -> dict[str, bool | None]:
+    """Each goal's key -> met (None when the figure was not measured)."""
+    out: dict[str, bool | None] = {}
+    for key, op, bound in GOALS:
+        value = doc.get(key)
+        out[key] = None if value is None else (value <= bound if op == "<=" else value >= bound)
+    return out
 
 
 @dataclass
@@ -165,7 +179,8 @@ def ratio(numerator: float | None, denominator: float | None, digits: int = 2) -
 
 def summary_line(modes: Mapping[str, Mapping[str, Any]], verify: Mapping[str, Any],
                  extra: Mapping[str, Any]) -> dict[str, Any]:
-    """The last line's document: the required keys first (None when not measured), then the
+    """The last line's document: the required keys first (None when not measured: a
+    verification that ran and failed reports 0 cameras verified), then the
     per-mode details and whatever ``extra`` adds (load, host, scrape figures)."""
     full, key = modes.get("full", {}), modes.get("keyframe", {})
     verdicts = [v for v in (verify.get("full"), verify.get("keyframe")) if v]
@@ -176,14 +191,15 @@ def summary_line(modes: Mapping[str, Mapping[str, Any]], verify: Mapping[str, An
         "bare_decode_cpu_per_camera": full.get("bare_cpu_per_camera"),
         "capacity_ratio_full": ratio(full.get("bare_cpu_per_camera"),
                                      full.get("cpu_per_camera")),
-        "cameras_verified_full": (verify.get("full") or {}).get("cameras_verified", 0),
+        "cameras_verified_full": (verify.get("full") or {}).get("cameras_verified"),
         "verified_delivery_min": min((v["delivery_min"] for v in verdicts), default=None),
         "cpu_per_camera_keyframe": key.get("cpu_per_camera"),
         "cameras_estimate_keyframe": key.get("cameras_estimate"),
-        "cameras_verified_keyframe": (verify.get("keyframe") or {}).get("cameras_verified", 0),
+        "cameras_verified_keyframe": (verify.get("keyframe") or {}).get("cameras_verified"),
         "scrape_ms_200": extra.get("scrape_ms_200"),
         "supervisor_cpu_per_camera": extra.get("supervisor_cpu_per_camera"),
     }
     doc.update({k: v for k, v in extra.items() if k not in doc})
+    doc["goals_met"] = goals_met(doc)
     doc["modes"], doc["verification"] = dict(modes), dict(verify)
     return doc

@@ -5,7 +5,6 @@ clocks: snapshots are handed in)."""
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -120,8 +119,8 @@ def test_summary_line_has_every_required_key_and_is_json() -> None:
     assert doc["cameras_verified_keyframe"] == 100 and doc["cores"] == 2
     assert json.loads(json.dumps(doc)) == doc
     empty = acc.summary_line({}, {}, {})
-    assert set(acc.REQUIRED_KEYS) <= set(empty) and empty["cameras_verified_full"] == 0
-    assert empty["capacity_ratio_full"] is None and not math.isnan(empty["cameras_verified_full"])
+    assert set(acc.REQUIRED_KEYS) <= set(empty) and empty["cameras_verified_full"] is None
+    assert empty["capacity_ratio_full"] is None and empty["verified_delivery_min"] is None
 
 
 def test_generated_pool_config_is_a_valid_config(tmp_path: Path) -> None:
@@ -180,3 +179,14 @@ def test_quick_search_runs_once_and_reports_a_failure_as_zero_verified() -> None
     found = scale._search(bench, scale.MODES["keyframe"], 100, 100)
     assert bench.tried == [100]
     assert found["cameras_verified"] == 0 and found["delivery_min"] == 0.5
+
+
+def test_goals_are_judged_on_the_summary() -> None:
+    doc = {"decoder_uss_mb": 29.0, "capacity_ratio_full": 0.79, "verified_delivery_min": None,
+           "cameras_estimate_keyframe": 300, "cameras_verified_keyframe": 0,
+           "scrape_ms_200": 100.0}
+    assert acc.goals_met(doc) == {"decoder_uss_mb": True, "capacity_ratio_full": False,
+                                  "verified_delivery_min": None,
+                                  "cameras_estimate_keyframe": True,
+                                  "cameras_verified_keyframe": False, "scrape_ms_200": True}
+    assert set(acc.summary_line({}, {}, {})["goals_met"]) == {k for k, _, _ in acc.GOALS}
