@@ -65,14 +65,17 @@ FULL = {"measure_n": 8, "window_s": 30.0, "settle_s": 10.0, "verify_window_s": 6
 
 
 # -- the same run's baselines -------------------------------------------------------------------
-def _clip(media: Media) -> Path:
-    """The fragmented MP4 the emulator serves for each stream (encoded once, cached)."""
+def _clip(media: Media, directory: str) -> Path:
+    """The media the emulator serves each stream (its init segment and every fragment, as one
+    fragmented MP4 file in ``directory``): the bare decode reads exactly these bytes."""
     from kvs_pool.emulator import StreamSpec
-    from kvs_pool.emulator.media import cache_dir, synthetic_clip
+    from kvs_pool.emulator.media import synthetic_clip
 
-    synthetic_clip(StreamSpec("x", media.width, media.height, media.fps, media.gop).video_spec())
-    pattern = f"synth-{media.width}x{media.height}-*.mp4"
-    return max(cache_dir().glob(pattern), key=os.path.getmtime)
+    clip = synthetic_clip(StreamSpec("x", media.width, media.height, media.fps,
+                                     media.gop).video_spec())
+    path = Path(directory, "served.mp4")
+    path.write_bytes(clip.init + b"".join(clip.fragments))
+    return path
 
 
 def _bare_cv2(path: Path, media: Media, keep_every: int) -> tuple[float, int]:
@@ -110,7 +113,11 @@ def _bare_keyframes(path: Path, media: Media) -> tuple[float, int]:
 
 def bare_baselines(media: Media, rounds: int) -> dict[str, float]:
     """Cores per camera of each mode's bare decode (median of ``rounds`` passes)."""
-    path = _clip(media)
+    with tempfile.TemporaryDirectory(prefix="kvs-scale-clip-") as tmp:
+        return _bare_runs(_clip(media, tmp), media, rounds)
+
+
+def _bare_runs(path: Path, media: Media, rounds: int) -> dict[str, float]:
     jobs = {"full": lambda: _bare_cv2(path, media, 1),
             "fps5": lambda: _bare_cv2(path, media, 5),
             "keyframe": lambda: _bare_keyframes(path, media)}
