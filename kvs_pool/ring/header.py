@@ -12,12 +12,11 @@ import platform
 import time
 from dataclasses import dataclass
 
-from kvs_pool.errors import RingError, RingLayoutError, RingNotFoundError
-from kvs_pool.ring.layout import (HEADER_SIZE, LAYOUT_VERSION, MAGIC, H, PoolState,
-                                  segment_name)
-from kvs_pool.ring.segment import SHM_DIR, Mapping, open_segment
+from kvs_pool.errors import RingError, RingLayoutError
+from kvs_pool.ring.layout import HEADER_SIZE, LAYOUT_VERSION, MAGIC, H, PoolState
+from kvs_pool.ring.segment import Mapping, open_segment
 
-__all__ = ["RingStatus", "read_status", "attach_mapping", "pid_alive", "peek_status"]
+__all__ = ["RingStatus", "read_status", "attach_mapping", "pid_alive"]
 
 log = logging.getLogger(__name__)
 
@@ -150,42 +149,3 @@ def _check_layout(m: Mapping, what: str) -> None:
                               f"says {expected}")
     if int(u[H.POOL_STATE]) == PoolState.CLOSED:
         raise RingError(f"{what}: the pool has stopped (ring {m.name} is closed)")
-
-
-class _HeaderCopy:
-    """A private copy of a header page, shaped like the ``Mapping`` fields ``read_status`` uses."""
-
-    def __init__(self, name: str, page: bytes) -> None:
-        self.name = name
-        self.hdr = memoryview(page).cast("Q")
-        self.hdr_f = memoryview(page).cast("d")
-
-
-def peek_status(pool: str, camera_id: str) -> RingStatus:
-    """Snapshot a camera's ring header with one ``pread`` of its first page: no mapping.
-
-    Attaching maps and prefaults the whole ring (22 MB at 720p x 8 slots): right for a reader
-    that will touch every slot, a waste for a one-off look (``kvs-pool status`` over 200 rings
-    took ~0.2 s attaching, a few ms peeking). The copy is not taken under any lock; words are
-    read one by one, as ``read_status`` already does on a live mapping.
-    """
-    name, what = segment_name(pool, camera_id), f"camera {camera_id!r} of pool {pool!r}"
-    try:
-        fd = os.open(os.path.join(SHM_DIR, name), os.O_RDONLY)
-    except FileNotFoundError:
-        raise RingNotFoundError(f"no ring for {what} ({SHM_DIR}/{name})") from None
-    except PermissionError:
-        raise RingError(f"ring for {what} ({SHM_DIR}/{name}) belongs to another user") from None
-    try:
-        page = os.pread(fd, HEADER_SIZE, 0)
-    finally:
-        os.close(fd)
-    if len(page) < HEADER_SIZE:
-        raise RingLayoutError(f"{what}: segment {name} is too small to be a kvs-pool ring")
-    copy = _HeaderCopy(name, page)
-    if int(copy.hdr[H.MAGIC]) != MAGIC or int(copy.hdr[H.VERSION]) != LAYOUT_VERSION:
-        raise RingLayoutError(f"{what}: segment {name} is not a kvs-pool ring of layout "
-                              f"version {LAYOUT_VERSION}")
-    if int(copy.hdr[H.POOL_STATE]) == PoolState.CLOSED:
-        raise RingError(f"{what}: the pool has stopped (ring {name} is closed)")
-    return read_status(copy)  # type: ignore[arg-type]

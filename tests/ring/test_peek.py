@@ -9,7 +9,6 @@ import pytest
 
 from kvs_pool.errors import RingError, RingLayoutError, RingNotFoundError
 from kvs_pool.ring import RingGeometry, RingWriter, create_ring, peek_status, segment_name
-from kvs_pool.ring.layout import H, PoolState
 
 SMALL = RingGeometry(64, 48, 3, 4)
 
@@ -30,30 +29,32 @@ def test_peek_matches_the_owners_snapshot(pool_name: str) -> None:
     assert dataclasses.asdict(peeked) == dataclasses.asdict(owned)
 
 
-def test_peek_names_what_is_missing_closed_or_foreign(pool_name: str) -> None:
+def test_peek_names_a_missing_or_foreign_segment(pool_name: str) -> None:
     with pytest.raises(RingNotFoundError, match="cam"):
         peek_status(pool_name, "cam")
     path = f"/dev/shm/{segment_name(pool_name, 'junk')}"
     with open(path, "wb") as fh:
-        fh.write(b"\0" * 8192)
+        fh.write(b"\x01" * 8192)
     try:
         with pytest.raises(RingLayoutError, match="not a kvs-pool ring"):
             peek_status(pool_name, "junk")
     finally:
         os.unlink(path)
+
+
+def test_peek_says_the_pool_stopped(pool_name: str) -> None:
+    """The header an owner leaves at stop (marked closed), found under the ring's name."""
     owner = create_ring(pool_name, "cam", SMALL)
-    writer = RingWriter.attach(pool_name, "cam")  # keeps the segment's name busy after unlink
+    path = f"/dev/shm/{segment_name(pool_name, 'cam')}"
+    fd = os.open(path, os.O_RDONLY)  # the segment outlives its name while we hold it
     try:
-        name = f"/dev/shm/{segment_name(pool_name, 'cam')}"
-        with open(name, "rb") as fh:
-            page = fh.read(4096)
         owner.unlink()
-        with open(name, "wb") as fh:  # the closed header of a stopped pool, same name
-            fh.write(page[:H.POOL_STATE * 8] + int(PoolState.CLOSED).to_bytes(8, "little")
-                     + page[(H.POOL_STATE + 1) * 8:])
+        closed = os.pread(fd, 4096, 0)
+        with open(path, "wb") as fh:
+            fh.write(closed + b"\0" * (os.fstat(fd).st_size - 4096))
         with pytest.raises(RingError, match="stopped"):
             peek_status(pool_name, "cam")
     finally:
-        writer.close()
-        if os.path.exists(name):
-            os.unlink(name)
+        os.close(fd)
+        if os.path.exists(path):
+            os.unlink(path)
