@@ -4,13 +4,15 @@ Attaching a ring (``RingReader.attach``) maps and prefaults every slot: right fo
 will touch them, a waste for a status tool looking at many rings once (``kvs-pool status`` over
 200 rings of 720p x 8 slots, 22 MB each, took 170-370 ms attaching and ~2.5 ms peeking, on a
 loaded 2-core host). The page is a private copy taken under no lock; its words are read one by
-one, as ``read_status`` does on a live mapping. The checks (magic, layout version, size, a
-closed pool) are ``attach``'s own.
+one, as ``read_status`` does on a live mapping. The checks are ``attach``'s: a regular file of
+this user with mode 0600 (nobody else's data is shown as the pool's), then magic, layout
+version, size and a closed pool.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 
 from kvs_pool.errors import RingError, RingNotFoundError
 from kvs_pool.ring.header import RingStatus, _check_layout, read_status
@@ -42,19 +44,24 @@ def peek_status(pool: str, camera_id: str) -> RingStatus:
     name, what = segment_name(pool, camera_id), f"camera {camera_id!r} of pool {pool!r}"
     path = os.path.join(SHM_DIR, name)
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
         raise RingNotFoundError(f"no ring for {what} ({path}): is the pool running?") from None
-    except PermissionError:
-        raise RingError(f"ring for {what} ({path}) belongs to another user (rings are mode "
-                        "0600): run as the pool's user") from None
+    except OSError as exc:  # EACCES: another user's; ELOOP: a symlink
+        raise RingError(f"ring for {what} ({path}) cannot be read ({exc.strerror}): refusing "
+                        "it (run as the pool's user)") from None
     try:
-        page, size = os.pread(fd, HEADER_SIZE, 0), os.fstat(fd).st_size
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() \
+                or stat.S_IMODE(st.st_mode) != 0o600:  # the rule attach applies: ours, 0600
+            raise RingError(f"ring for {what} ({path}) is not a mode 0600 file of this user: "
+                            "refusing it (run as the pool's user)")
+        page = os.pread(fd, HEADER_SIZE, 0)
     finally:
         os.close(fd)
     if len(page) < HEADER_SIZE:
         raise RingError(f"{what}: segment {name} is {len(page)} bytes, too small to be a "
                         "kvs-pool ring")
-    copy = _HeaderCopy(name, page, size)
+    copy = _HeaderCopy(name, page, st.st_size)
     _check_layout(copy, what)  # type: ignore[arg-type]
     return read_status(copy)  # type: ignore[arg-type]

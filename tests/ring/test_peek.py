@@ -29,17 +29,31 @@ def test_peek_matches_the_owners_snapshot(pool_name: str) -> None:
     assert dataclasses.asdict(peeked) == dataclasses.asdict(owned)
 
 
-def test_peek_names_a_missing_or_foreign_segment(pool_name: str) -> None:
+def test_peek_names_a_missing_foreign_or_untrusted_segment(pool_name: str) -> None:
     with pytest.raises(RingNotFoundError, match="cam"):
         peek_status(pool_name, "cam")
     path = f"/dev/shm/{segment_name(pool_name, 'junk')}"
-    with open(path, "wb") as fh:
-        fh.write(b"\x01" * 8192)
+    _write(path, b"\x01" * 8192)
     try:
         with pytest.raises(RingLayoutError, match="not a kvs-pool ring"):
             peek_status(pool_name, "junk")
+        os.chmod(path, 0o644)  # readable by others: not one of ours, whatever it holds
+        with pytest.raises(RingError, match="0600"):
+            peek_status(pool_name, "junk")
     finally:
         os.unlink(path)
+    os.symlink("/etc/hostname", path)
+    try:
+        with pytest.raises(RingError, match="refusing"):
+            peek_status(pool_name, "junk")
+    finally:
+        os.unlink(path)
+
+
+def _write(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
 
 
 def test_peek_says_the_pool_stopped(pool_name: str) -> None:
@@ -50,8 +64,7 @@ def test_peek_says_the_pool_stopped(pool_name: str) -> None:
     try:
         owner.unlink()
         closed = os.pread(fd, 4096, 0)
-        with open(path, "wb") as fh:
-            fh.write(closed + b"\0" * (os.fstat(fd).st_size - 4096))
+        _write(path, closed + b"\0" * (os.fstat(fd).st_size - 4096))
         with pytest.raises(RingError, match="stopped"):
             peek_status(pool_name, "cam")
     finally:
