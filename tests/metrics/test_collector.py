@@ -4,7 +4,6 @@ time, the text parses with prometheus_client's parser, /healthz names unhealthy 
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -138,34 +137,3 @@ def test_busy_port_is_a_clear_error(pool: FakePool) -> None:
             MetricsServer(pool, "127.0.0.1", first.address[1])
     finally:
         first.stop()
-
-
-def test_process_samples_follow_the_worker_table(pool: FakePool) -> None:
-    """A worker that left the table (or whose process ended) leaves the samples and the
-    collector's process cache; the live ones stay."""
-    import subprocess
-
-    from kvs_pool.metrics import PoolCollector
-
-    sleepers = [subprocess.Popen(["sleep", "60"]) for _ in range(3)]
-    try:
-        pool.views = [WorkerView(name=f"w{i}", kind="inference", camera_id=None, pid=p.pid,
-                                 up=True, restarts=0, failures=0, backoff_s=0.0)
-                      for i, p in enumerate(sleepers)]
-        collector = PoolCollector(pool)
-
-        def sampled() -> set[str]:
-            families = {m.name: m for m in collector.collect()}
-            return {s.labels["worker"] for s in
-                    families["kvs_pool_process_cpu_seconds"].samples}
-
-        assert sampled() == {"supervisor", "w0", "w1", "w2"}
-        pool.views = pool.views[1:]
-        sleepers[2].kill()
-        sleepers[2].wait()
-        assert sampled() == {"supervisor", "w1"}
-        assert set(collector._procs) == {os.getpid(), sleepers[1].pid}
-    finally:
-        for p in sleepers:
-            p.kill()
-            p.wait()
