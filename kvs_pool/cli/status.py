@@ -19,7 +19,7 @@ from typing import Any
 
 from kvs_pool.errors import KvsPoolError, RingError
 from kvs_pool.metrics.liveness import current
-from kvs_pool.ring import ConnectionState, RingReader, RingStatus
+from kvs_pool.ring import ConnectionState, RingStatus, peek_status
 from kvs_pool.ring.layout import NAME_PREFIX
 from kvs_pool.ring.segment import SHM_DIR
 
@@ -73,9 +73,8 @@ def _instance_target(config: Any, args: argparse.Namespace) -> tuple[str, str, l
 
 
 def _ring(pool: str, camera_id: str) -> RingStatus | None:
-    try:
-        with RingReader.attach(pool, camera_id) as reader:
-            return current(reader.status())
+    try:  # the header page only: attaching would map and prefault every slot of every ring
+        return current(peek_status(pool, camera_id))
     except RingError:
         return None
 

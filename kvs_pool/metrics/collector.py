@@ -129,7 +129,8 @@ class PoolCollector(Collector):
             if sample is not None:
                 cpu.add_metric([name], sample[0])
                 rss.add_metric([name], sample[1])
-        self._procs = {pid: p for pid, p in self._procs.items() if pid in dict(pids).values()}
+        alive = {pid for _, pid in pids}  # one set: this ran per cached process (O(n^2))
+        self._procs = {pid: p for pid, p in self._procs.items() if pid in alive}
         yield from (cpu, rss)
 
     def _sample(self, pid: int) -> tuple[float, float] | None:

@@ -156,7 +156,7 @@ def owner_name(uid: int) -> str:
         return f"uid {uid}"
 
 
-def _untrusted(st: os.stat_result) -> str | None:
+def untrusted_reason(st: os.stat_result) -> str | None:
     """Why a segment with this ``stat`` must not be used (None: ours and 0600)."""
     if st.st_uid != os.geteuid():
         return (f"belongs to {owner_name(st.st_uid)}, not to this process's "
@@ -174,7 +174,7 @@ def foreign_reason(name: str) -> str | None:
         return None
     if not stat.S_ISREG(st.st_mode):
         return f"is not a regular file (owner {owner_name(st.st_uid)})"
-    return _untrusted(st)
+    return untrusted_reason(st)
 
 
 def open_segment(name: str, what: str) -> shared_memory.SharedMemory:
@@ -185,7 +185,7 @@ def open_segment(name: str, what: str) -> shared_memory.SharedMemory:
     reason = foreign_reason(name)
     if reason is None:
         shm = _open_existing(name, what)
-        reason = _untrusted(os.fstat(shm._fd))  # noqa: SLF001
+        reason = untrusted_reason(os.fstat(shm._fd))  # noqa: SLF001
         if reason is None:
             return shm
         shm.close()
