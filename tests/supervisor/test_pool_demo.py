@@ -50,10 +50,11 @@ def test_demo_config_runs_end_to_end(pool_run) -> None:
     workers = {w["name"]: w for w in pool_run.state()["workers"]}
     assert all(w["up"] for w in workers.values()), workers
     assert any(name.startswith("inference-") for name in workers)
-    # onnxruntime's library is mapped by the inference worker only, never by a decoder
+    # onnxruntime's library is loaded only to build a YOLO detector: never by a decoder, and
+    # not by the demo's motion pipeline either
     onnx = {name: "onnxruntime" in Path(f"/proc/{w['pid']}/maps").read_text()
             for name, w in workers.items()}
-    assert onnx == {name: name.startswith("inference-") for name in workers}, onnx
+    assert not any(onnx.values()), onnx
     wait_for(lambda: "kvs_pool_inference_seconds_count{" in pool_run.scrape()[1], 120,
              "the inference worker's latency histogram in /metrics", interval=1.0)
     wait_for(lambda: pool_run.scrape("/healthz")[0] == 200, 60, "a healthy pool", interval=0.5)
