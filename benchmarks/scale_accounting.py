@@ -194,11 +194,15 @@ def summary_line(modes: Mapping[str, Mapping[str, Any]], verify: Mapping[str, An
         "cameras_verified_full": (verify.get("full") or {}).get("cameras_verified"),
         "verified_delivery_min": min((v["delivery_min"] for v in verdicts), default=None),
         "cpu_per_camera_keyframe": key.get("cpu_per_camera"),
-        "cameras_estimate_keyframe": key.get("cameras_estimate"),
+        # measured with >= 100 cameras when that verification ran, else at the small run
+        "cameras_estimate_keyframe": ((verify.get("keyframe") or {}).get("cameras_estimate_at_scale")
+                                      or key.get("cameras_estimate")),
         "cameras_verified_keyframe": (verify.get("keyframe") or {}).get("cameras_verified"),
         "scrape_ms_200": extra.get("scrape_ms_200"),
         "supervisor_cpu_per_camera": extra.get("supervisor_cpu_per_camera"),
     }
+    doc["cameras_estimate_keyframe_small_run"] = key.get("cameras_estimate")
+    doc["capacity_ratio_full_vs_paced"] = full.get("capacity_ratio_vs_paced")
     doc.update({k: v for k, v in extra.items() if k not in doc})
     doc["goals_met"] = goals_met(doc)
     doc["modes"], doc["verification"] = dict(modes), dict(verify)

@@ -190,3 +190,18 @@ def test_goals_are_judged_on_the_summary() -> None:
                                   "cameras_estimate_keyframe": True,
                                   "cameras_verified_keyframe": False, "scrape_ms_200": True}
     assert set(acc.summary_line({}, {}, {})["goals_met"]) == {k for k, _, _ in acc.GOALS}
+
+
+def test_keyframe_estimate_prefers_the_run_with_100_cameras() -> None:
+    """The small measuring run charges the pool's fixed costs to 3 cameras; the verification
+    run with >= 100 cameras measures them spread, so its estimate is the capacity figure."""
+    modes = {"keyframe": {"cpu_per_camera": 0.0057, "cameras_estimate": 298},
+             "full": {"cpu_per_camera": 0.037, "bare_cpu_per_camera": 0.0257,
+                      "capacity_ratio_vs_paced": 1.16}}
+    verify = {"keyframe": {"cameras_verified": 100, "delivery_min": 1.0,
+                           "cameras_estimate_at_scale": 447}}
+    doc = acc.summary_line(modes, verify, {})
+    assert doc["cameras_estimate_keyframe"] == 447
+    assert doc["cameras_estimate_keyframe_small_run"] == 298
+    assert doc["capacity_ratio_full_vs_paced"] == 1.16
+    assert acc.summary_line(modes, {}, {})["cameras_estimate_keyframe"] == 298
