@@ -26,6 +26,20 @@ def _leftovers() -> list[Path]:
 
 
 @pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dummy AWS credentials and region for boto3 (the emulator and moto accept any), and
+    nothing of this machine's own AWS set-up: no profile, no config or credentials file, no
+    instance-metadata lookup."""
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                       "AWS_CONFIG_FILE": "/nonexistent",
+                       "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+                       "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
 def pool_name() -> Iterator[str]:
     """A pool name unique to this test; segments of it are removed after the test."""
     name = f"t{SESSION_ID}x{next(_counter)}"

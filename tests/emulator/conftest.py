@@ -11,10 +11,8 @@ from kvs_pool.emulator import EmulatorConfig, EmulatorServer
 
 
 @pytest.fixture(autouse=True)
-def _dummy_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "emulator")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "emulator")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def _dummy_credentials(aws_env: None) -> None:
+    """Every emulator test runs with the suite's dummy credentials (``tests/conftest.py``)."""
 
 
 @pytest.fixture

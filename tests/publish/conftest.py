@@ -7,16 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from awsworld import REGION, AwsWorld, FaultProxy, LocalMoto
+from awsworld import AwsWorld, FaultProxy, LocalMoto
 
 
 @pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dummy credentials; boto3's chain picks them up from the environment."""
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def _dummy_aws(aws_env: None) -> None:
+    """Every publish test runs with the suite's dummy credentials (``tests/conftest.py``)."""
 
 
 @pytest.fixture

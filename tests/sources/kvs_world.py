@@ -33,16 +33,6 @@ SPEC = StreamSpec(STREAM, width=320, height=180, fps=FPS, gop=GOP, seconds=LOOP 
 
 
 @pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dummy credentials and region; no profile or config file of this machine."""
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/nonexistent",
-                       "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
-@pytest.fixture
 def emu(aws_env: None) -> Iterator[EmulatorServer]:
     """An emulator on a free loopback port serving ``STREAM`` (320x180, 10 fps, GOP 5)."""
     with EmulatorServer(EmulatorConfig(streams=(SPEC,), idle_window_s=30.0)) as server:

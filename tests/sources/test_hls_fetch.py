@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from kvs_world import aws_env, emu  # noqa: F401
+from kvs_world import emu  # noqa: F401
 
 from kvs_pool.emulator import EmulatorServer
 from kvs_pool.sources.hls_fetch import Fetcher, FetchOptions

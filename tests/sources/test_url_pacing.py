@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import boto3
 import numpy as np
 import pytest
-from kvs_world import aws_env  # noqa: F401
 
 from kvs_pool.emulator import EmulatorConfig, EmulatorServer, StreamSpec
 from kvs_pool.sources.base import SourceControl
@@ -30,7 +29,7 @@ FPS, GOP = 25, 25            # fragments of 1 s
 
 
 @pytest.fixture
-def live_url(aws_env: None) -> Iterator[str]:  # noqa: F811
+def live_url(aws_env: None) -> Iterator[str]:
     """A live HLS session URL of an emulator stream (GetHLSStreamingSessionURL via boto3)."""
     spec = StreamSpec(STREAM, width=320, height=180, fps=FPS, gop=GOP, seconds=4)
     with EmulatorServer(EmulatorConfig(streams=(spec,), idle_window_s=30.0)) as emu:

@@ -14,7 +14,7 @@ import pytest
 for helpers in ("supervisor", "publish"):  # pool_harness, awsworld (moto on loopback)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / helpers))
 
-from awsworld import REGION, LocalMoto  # noqa: E402
+from awsworld import LocalMoto  # noqa: E402
 from pool_harness import PoolRun  # noqa: E402
 from ringpool import RingPool, Served  # noqa: E402
 
@@ -50,13 +50,9 @@ def served(ring_pool: RingPool, tmp_path: Path) -> Iterator[Served]:
 
 
 @pytest.fixture
-def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalMoto]:
-    """moto's server on loopback, with dummy credentials in the environment (inherited by a
-    pool started afterwards)."""
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def moto(aws_env: None) -> Iterator[LocalMoto]:
+    """moto's server on loopback, with the suite's dummy credentials in the environment
+    (inherited by a pool started afterwards)."""
     server = LocalMoto()
     server.start()
     try:

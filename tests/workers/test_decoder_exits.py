@@ -19,11 +19,7 @@ STREAM = StreamSpec("exits-cam", width=160, height=96, fps=10, gop=10, seconds=2
 
 
 @pytest.fixture
-def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
-    for key, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t",
-                       "AWS_CONFIG_FILE": "/nonexistent",
-                       "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}.items():
-        monkeypatch.setenv(key, value)
+def emulator(aws_env: None) -> Iterator[EmulatorServer]:
     with EmulatorServer(EmulatorConfig(streams=(STREAM,))) as server:
         yield server
 
