@@ -34,11 +34,13 @@ def test_events_of_every_shard_meet_in_one_stream(tmp_path: Path, sharded_pool: 
         for key, value in ENV.items():
             monkeypatch.setenv(key, value)
         kinesis = boto3.client("kinesis", endpoint_url=emu.base_url, region_name="us-east-1")
-        kinesis.create_stream(StreamName="events", ShardCount=2)
+        # moto's backends are process-wide: another test's "events" stream may exist already
+        stream = f"events-{sharded_pool}"
+        kinesis.create_stream(StreamName=stream, ShardCount=2)
         pipeline = {"name": "motion", "cameras": [f"c{i}" for i in range(CAMERAS)],
                     "motion_gate": {"enabled": False}, "detector": {"type": "motion"},
                     "confirm": {"hits": 2, "window": 4, "cooldown_s": 600},
-                    "publishers": [{"type": "kinesis", "stream_name": "events"}]}
+                    "publishers": [{"type": "kinesis", "stream_name": stream}]}
         config = write_config(tmp_path / "pool.yaml", sharded_pool, emu.base_url, CAMERAS,
                               pipelines=[pipeline])
         with Instances(config, tmp_path) as pool:
@@ -46,13 +48,13 @@ def test_events_of_every_shard_meet_in_one_stream(tmp_path: Path, sharded_pool: 
                 pool.start(f"s{index}", "--shard", f"{index}/3")
 
             def every_camera() -> list[dict[str, Any]] | None:
-                events = _records(kinesis, "events")
+                events = _records(kinesis, stream)
                 return events if {e["camera_id"] for e in events} >= set(pipeline["cameras"]) \
                     else None
             events = wait_for(every_camera, 180, "events of all nine cameras", interval=1.0)
             for index in range(3):
                 assert pool.stop(f"s{index}") == 0, pool.log(f"s{index}")
-        events = _records(kinesis, "events")
+        events = _records(kinesis, stream)
     ids = [event["event_id"] for event in events]
     assert len(ids) == len(set(ids)), "an event id arrived twice"
     starts = [e["camera_id"] for e in events if e["type"] == "start"]
