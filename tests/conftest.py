@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pool_harness import PoolRun
 
 SHM_DIR = Path("/dev/shm")
 SESSION_ID = secrets.token_hex(3)
@@ -37,6 +38,17 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
                        "AWS_EC2_METADATA_DISABLED": "true"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def pool_run(pool_name: str, tmp_path: Path) -> Iterator[PoolRun]:
+    """A real ``kvs-pool run`` of this test (``tests/pool_harness.py``), killed and its rings
+    unlinked whatever happens."""
+    run = PoolRun(pool_name, tmp_path)
+    try:
+        yield run
+    finally:
+        run.cleanup()
 
 
 @pytest.fixture

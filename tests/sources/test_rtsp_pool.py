@@ -11,7 +11,7 @@ import pytest
 
 from tests.polling import wait_for
 from tests.sources.rtsp_world import RtspServer
-from tests.supervisor.pool_harness import PoolRun
+from pool_harness import PoolRun
 
 RIGHT, WRONG = "Right-pw-31", "Wrong-pw-47"
 
@@ -24,15 +24,6 @@ def server() -> Iterator[RtspServer]:
     rtsp.stop()
 
 
-@pytest.fixture
-def pool(pool_name: str, tmp_path: Path) -> Iterator[PoolRun]:
-    run = PoolRun(pool_name, tmp_path)
-    try:
-        yield run
-    finally:
-        run.cleanup()
-
-
 def warnings(pool: PoolRun, camera: str) -> list[str]:
     """The WARNING messages a camera's decoder logged."""
     return [r["msg"] for r in pool.logs()
@@ -40,8 +31,9 @@ def warnings(pool: PoolRun, camera: str) -> list[str]:
 
 
 def test_pool_reads_rtsp_with_secrets_redacted_and_detects_a_stalled_server(
-        server: RtspServer, pool: PoolRun, tmp_path: Path,
+        server: RtspServer, pool_run: PoolRun, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = pool_run
     monkeypatch.setenv("GATE_PW", RIGHT)          # the pool process inherits it
     (tmp_path / "bad.pw").write_text(WRONG + "\n")
     url = f"rtsp://127.0.0.1:{server.port}/test"

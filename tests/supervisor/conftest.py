@@ -1,8 +1,8 @@
 """Fixtures for pool tests: a live HLS camera on 127.0.0.1 and a real `kvs-pool run` process.
 
 ``live_media`` encodes a 320x240, 10 fps, self-indexed H.264 clip once per session;
-``live_camera`` serves it as a live HLS stream per test module; ``pool_run`` is a
-``pool_harness.PoolRun`` cleaned up (processes killed, segments unlinked) whatever happens.
+``live_camera`` serves it as a live HLS stream per test module. ``pool_run`` (a real
+`kvs-pool run`, cleaned up whatever happens) is the suite's, in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from live_hls import LiveHLSServer, encode_segments
-from pool_harness import PoolRun
 
 from kvs_pool.synth import VideoSpec
 
@@ -29,12 +28,3 @@ def live_media(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
 def live_camera(live_media: tuple[Path, list]) -> Iterator[str]:
     with LiveHLSServer(*live_media) as server:
         yield server.url
-
-
-@pytest.fixture
-def pool_run(pool_name: str, tmp_path: Path) -> Iterator[PoolRun]:
-    run = PoolRun(pool_name, tmp_path)
-    try:
-        yield run
-    finally:
-        run.cleanup()

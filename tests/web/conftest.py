@@ -11,22 +11,11 @@ from pathlib import Path
 
 import pytest
 
-for helpers in ("supervisor", "publish"):  # pool_harness, awsworld (moto on loopback)
+for helpers in ("supervisor", "publish"):  # test_pool_demo's config, awsworld (moto on loopback)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / helpers))
 
 from awsworld import LocalMoto  # noqa: E402
-from pool_harness import PoolRun  # noqa: E402
 from ringpool import RingPool, Served  # noqa: E402
-
-
-@pytest.fixture
-def pool_run(pool_name: str, tmp_path: Path) -> Iterator[PoolRun]:
-    """A real `kvs-pool run` of this test (killed and unlinked whatever happens)."""
-    run = PoolRun(pool_name, tmp_path)
-    try:
-        yield run
-    finally:
-        run.cleanup()
 
 
 @pytest.fixture
