@@ -1,8 +1,9 @@
-"""Config -> pipeline parameters: every setting a user writes in YAML reaches the pipeline step.
+"""Config -> runtime parameters: every setting a user writes in YAML reaches its consumer.
 
-``CONFIG`` gives every field of every pipeline section a value other than its default. The tests
+``CONFIG`` gives every field of every pipeline section a value other than its default, and
+``PUBLISHERS`` every field of every publisher config. The tests
 fail when a config field (or a whole new section) is neither mapped in ``ARRIVES_AS`` nor listed
-in ``pipeline_params.CONSUMED_ELSEWHERE``, when a value does not arrive where the table says, and
+in ``params.CONSUMED_ELSEWHERE``, when a value does not arrive where the table says, and
 when the YAML stops covering a field with a non-default value.
 """
 
@@ -16,12 +17,16 @@ from typing import Any
 import pytest
 
 from kvs_pool.config import (
-    ConfirmConfig, MotionDetectorConfig, MotionGateConfig, PipelineConfig, RoiZone,
-    YoloDetectorConfig, load_config,
+    AwsConfig, ConfirmConfig, DynamoDBPublisherConfig, JsonlPublisherConfig,
+    KinesisPublisherConfig, LogPublisherConfig, MotionDetectorConfig, MotionGateConfig,
+    MqttPublisherConfig, PipelineConfig, PublisherConfig, RoiZone, S3PublisherConfig,
+    WebhookPublisherConfig, YoloDetectorConfig, load_config,
 )
 from kvs_pool.pipeline import Detection, RoiFilter
-from kvs_pool.workers.pipeline_params import (
-    CONSUMED_ELSEWHERE, camera_setups, gate_params, motion_params, yolo_params,
+from kvs_pool.publish import KinesisParams
+from kvs_pool.workers.params import (
+    CONSUMED_ELSEWHERE, camera_setups, gate_params, motion_params, publisher_params,
+    yolo_params,
 )
 
 # config section -> {config field: attribute of the pipeline parameter object it becomes}
@@ -143,7 +148,7 @@ def _built(pipes: dict[str, PipelineConfig], tmp: Path) -> list[tuple[Any, Any]]
 
 def test_every_config_field_is_mapped_or_consumed_elsewhere() -> None:
     sections = _sections(PipelineConfig)
-    assert sections == set(ARRIVES_AS), "a config section with no mapping in pipeline_params"
+    assert sections == set(ARRIVES_AS), "a config section with no mapping in workers.params"
     for cls in sections:
         names = {f.name for f in dataclasses.fields(cls)}
         covered = set(ARRIVES_AS[cls]) | set(CONSUMED_ELSEWHERE.get(cls, {}))
@@ -202,3 +207,71 @@ def test_zone_settings_act_per_zone(pipes: dict[str, PipelineConfig]) -> None:
     # bottom centre (110, 80) outside; a 100 px box is too small
     assert tags(cam2, (100, 20, 120, 80)) == ["lane"]
     assert tags(cam2, (150, 10, 160, 20)) == []
+
+
+# publisher config -> {config field: dotted attribute of the publisher params it becomes}
+_AWS = {"region": "aws.region", "profile": "aws.profile", "endpoint_url": "aws.endpoint_url"}
+PUBLISHER_ARRIVES_AS: dict[type, dict[str, str]] = {
+    KinesisPublisherConfig: {"stream_name": "stream_name", "batch_size": "batch_size", **_AWS},
+    S3PublisherConfig: {"bucket": "bucket", "prefix": "prefix", "draw_boxes": "draw_boxes",
+                        "crop": "crop", **_AWS},
+    DynamoDBPublisherConfig: {"table": "table", "ttl_days": "ttl_days", **_AWS},
+    JsonlPublisherConfig: {"path": "path"},
+    LogPublisherConfig: {"level": "level"},
+    MqttPublisherConfig: {f: f for f in (
+        "host", "port", "topic_prefix", "client_id", "username", "password_env",
+        "password_file", "tls", "ca_file", "timeout_s", "batch_size")},
+    WebhookPublisherConfig: {f: f for f in (
+        "url", "secret_env", "secret_file", "timeout_s", "batch_size")},
+}
+
+# every field of every publisher config with a value other than its default
+PUBLISHERS = [
+    KinesisPublisherConfig(stream_name="events", batch_size=7, region="eu-west-1",
+                           profile="ops", endpoint_url="http://127.0.0.1:9"),
+    S3PublisherConfig(bucket="snaps", prefix="p/", draw_boxes=False, crop=True,
+                      region="eu-west-2", profile="snap", endpoint_url="http://127.0.0.1:8"),
+    DynamoDBPublisherConfig(table="events", ttl_days=3.0, region="eu-west-3", profile="db",
+                            endpoint_url="http://127.0.0.1:7"),
+    JsonlPublisherConfig(path="/var/lib/kvs-pool/e.jsonl"),
+    LogPublisherConfig(level="debug"),
+    MqttPublisherConfig(host="broker", port=8883, topic_prefix="site", client_id="c1",
+                        username="u", password_env="MQTT_PW", password_file="/run/pw", tls=True,
+                        ca_file="/etc/ca.pem", timeout_s=3.0, batch_size=9),
+    WebhookPublisherConfig(url="https://hooks.example/e", secret_env="HOOK_KEY",
+                           secret_file="/run/key", timeout_s=2.0, batch_size=4),
+]
+
+
+def _attr(obj: Any, dotted: str) -> Any:
+    for name in dotted.split("."):
+        obj = getattr(obj, name)
+    return obj
+
+
+def test_every_publisher_config_field_is_mapped_or_consumed_elsewhere() -> None:
+    assert set(typing.get_args(PublisherConfig)) == set(PUBLISHER_ARRIVES_AS)
+    for cls, mapped in PUBLISHER_ARRIVES_AS.items():
+        names = {f.name for f in dataclasses.fields(cls)}
+        covered = set(mapped) | set(CONSUMED_ELSEWHERE.get(cls, {}))
+        assert names - covered == set(), f"{cls.__name__}: fields that reach no publisher"
+        assert covered - names == set(), f"{cls.__name__}: stale entries in the tables"
+
+
+@pytest.mark.parametrize("pub", PUBLISHERS, ids=lambda p: p.type)
+def test_every_publisher_value_arrives_in_its_params(pub: Any) -> None:
+    params = publisher_params(pub, AwsConfig(region="us-east-1"))
+    cls = type(pub)
+    for field, attribute in PUBLISHER_ARRIVES_AS[cls].items():
+        value = getattr(pub, field)
+        assert value != _default(cls, field), f"PUBLISHERS must set {cls.__name__}.{field}"
+        got = _attr(params, attribute)
+        assert (str(got) if isinstance(got, Path) else got) == value, f"{cls.__name__}.{field}"
+
+
+def test_aws_publishers_fall_back_to_the_pool_aws_section() -> None:
+    pool = AwsConfig(region="ap-south-1", profile="pool", endpoint_url="http://127.0.0.1:5")
+    params = publisher_params(KinesisPublisherConfig(stream_name="s", region="eu-west-1"), pool)
+    assert isinstance(params, KinesisParams)
+    assert (params.aws.region, params.aws.profile, params.aws.endpoint_url) == (
+        "eu-west-1", "pool", "http://127.0.0.1:5")
