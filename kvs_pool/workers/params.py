@@ -1,27 +1,30 @@
 """Config sections -> runtime parameters: one explicit, typed function per section.
 
-The one place config becomes settings: pipeline steps (``yolo_params`` ... ``camera_setups``),
-publishers and the outbox (``publisher_params``, ``publishing_params``). The pipeline and
-publish packages do not import the config (``docs/contracts.md``: imports point one way), so
-the translation lives on the worker side, which imports both. Every parameter is passed by
-keyword from a named config attribute: a field renamed on either side is a ``TypeError`` or an
-``AttributeError`` when the worker starts, never a setting silently left at its default (the
-earlier copy-by-matching-name did that). The fields of the pipeline sections that do not reach a
-parameter object are listed, with where they go, in ``CONSUMED_ELSEWHERE``;
+The one place config becomes settings: a camera's source (``url_source_options`` with
+``camera_url``, ``kvs_source_options``), pipeline steps (``yolo_params`` ... ``camera_setups``),
+publishers and the outbox (``publisher_params``, ``publishing_params``). The sources, pipeline
+and publish packages do not import the config (``docs/contracts.md``: imports point one way), so
+the translation lives on the worker side, which imports both. The source modules are imported
+by the functions that need them: a URL decoder never loads the KVS source's boto3.
+
+Every parameter is passed by keyword from a named config attribute: a field renamed on either
+side is a ``TypeError`` or an ``AttributeError`` when the worker starts, never a setting silently
+left at its default (the earlier copy-by-matching-name did that). The config fields that do not
+reach a parameter object are listed, with where they go, in ``CONSUMED_ELSEWHERE``;
 ``tests/workers/test_params.py`` fails when a config field is in neither.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kvs_pool.config import (
-    AwsConfig, ConfirmConfig, DynamoDBPublisherConfig, JsonlPublisherConfig,
-    KinesisPublisherConfig, LogPublisherConfig, MotionDetectorConfig, MotionGateConfig,
-    MqttPublisherConfig, PipelineConfig, PoolConfig, PublisherConfig, RoiZone, S3PublisherConfig,
-    WebhookPublisherConfig, YoloDetectorConfig,
+    AwsConfig, CameraConfig, ConfirmConfig, DynamoDBPublisherConfig, JsonlPublisherConfig,
+    KinesisPublisherConfig, KvsSource, LogPublisherConfig, MotionDetectorConfig,
+    MotionGateConfig, MqttPublisherConfig, PipelineConfig, PoolConfig, PublisherConfig, RoiZone,
+    S3PublisherConfig, SourceConfig, WebhookPublisherConfig, YoloDetectorConfig,
 )
 from kvs_pool.config.publish import AwsClientSettings
 from kvs_pool.pipeline import (
@@ -32,13 +35,32 @@ from kvs_pool.publish import (
     OutboxParams, S3Params, WebhookParams, worker_outbox_path,
 )
 from kvs_pool.publish.factory import PublisherParams, PublishingParams
+from kvs_pool.secrets import read_secret
+
+if TYPE_CHECKING:
+    from kvs_pool.sources.kvs_hls import KVSSourceOptions
+    from kvs_pool.sources.url import URLSourceOptions
 
 __all__ = [
     "CONSUMED_ELSEWHERE", "yolo_params", "motion_params", "gate_params", "zone",
-    "confirm_params", "camera_setups", "aws_params", "publisher_params", "publishing_params",
+    "confirm_params", "camera_setups", "camera_url", "url_source_options", "kvs_source_options",
+    "aws_params", "publisher_params", "publishing_params",
 ]
 
 CONSUMED_ELSEWHERE: dict[type, dict[str, str]] = {
+    CameraConfig: {
+        "id": "the ring's name and the decoder's worker name (supervisor.specs)",
+        "source": "camera_url / url_source_options / kvs_source_options, by its kind",
+        "ring_slots": "the ring's slot count (supervisor.specs -> RingSpec)",
+        "max_resolution": "the ring's slot size (supervisor.specs -> RingSpec)",
+        "stall": "heartbeat_timeout_s: the supervisor's hung rule (supervisor.specs); "
+                 "frame_timeout_s: mapped by url_source_options / kvs_source_options",
+    },
+    SourceConfig: {
+        "kvs": "kvs_source_options (the session's stream and AWS settings)",
+        "url": "camera_url", "username": "camera_url", "password_env": "camera_url",
+        "password_file": "camera_url",
+    },
     PipelineConfig: {
         "name": "Pipeline(name) and the worker's name (inference.worker_name)",
         "publishers": "inference: outbox and publish loop, build_renderer",
@@ -171,3 +193,42 @@ def publishing_params(pool: PoolConfig, publishers: Sequence[PublisherConfig],
         outbox=OutboxParams(path, max_events=box.max_events),
         publishers=tuple(publisher_params(p, pool.aws) for p in publishers),
         loop=LoopParams(backoff=box.retry.policy()))
+
+
+def camera_url(camera: CameraConfig) -> str:
+    """The ``url:`` camera's URL with its user and password (read now, from env or file)."""
+    src = camera.source
+    if src.url is None:
+        raise ValueError(f"cameras[{camera.id}].source: not a url source")
+    from kvs_pool.sources.url import with_credentials
+    password = read_secret(src.password_env, src.password_file,
+                           f"cameras[{camera.id}].source.password")
+    return with_credentials(src.url, src.username, password)
+
+
+def url_source_options(camera: CameraConfig, url: str) -> URLSourceOptions:
+    """A ``url:`` camera's options; a file (``url`` from ``camera_url``) loops in real time,
+    so a camera in the config behaves like a camera."""
+    from kvs_pool.sources.url import URLSourceOptions, is_file_url
+    is_file = is_file_url(url)
+    return URLSourceOptions(
+        target_fps=camera.target_fps, loop=is_file, realtime=is_file,
+        backoff=camera.backoff.policy(), frame_timeout_s=camera.stall.frame_timeout_s,
+        max_consecutive_errors=camera.max_consecutive_errors, transport=camera.source.transport)
+
+
+def kvs_source_options(camera: CameraConfig) -> KVSSourceOptions:
+    """A ``kvs:`` camera's options, its session settings nested (``SessionOptions``)."""
+    from kvs_pool.sources.kvs_hls import KVSSourceOptions
+    from kvs_pool.sources.kvs_session import SessionOptions
+    kvs: KvsSource | None = camera.source.kvs
+    if kvs is None:
+        raise ValueError(f"cameras[{camera.id}].source: not a kvs source")
+    session = SessionOptions(
+        stream_name=kvs.stream_name, region=kvs.region, profile=kvs.profile,
+        endpoint_url=kvs.endpoint_url, hls_session_seconds=kvs.hls_session_seconds,
+        refresh_margin_s=kvs.refresh_margin_s)
+    return KVSSourceOptions(
+        session=session, target_fps=camera.target_fps,
+        stall_timeout_s=camera.stall.frame_timeout_s,
+        max_consecutive_errors=camera.max_consecutive_errors, backoff=camera.backoff.policy())

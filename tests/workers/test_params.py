@@ -1,7 +1,8 @@
 """Config -> runtime parameters: every setting a user writes in YAML reaches its consumer.
 
-``CONFIG`` gives every field of every pipeline section a value other than its default, and
-``PUBLISHERS`` every field of every publisher config. The tests
+``CONFIG`` gives every field of every pipeline section a value other than its default,
+``PUBLISHERS`` every field of every publisher config, ``CAMERAS`` every camera and source field
+that reaches a source's options. The tests
 fail when a config field (or a whole new section) is neither mapped in ``ARRIVES_AS`` nor listed
 in ``params.CONSUMED_ELSEWHERE``, when a value does not arrive where the table says, and
 when the YAML stops covering a field with a non-default value.
@@ -17,16 +18,16 @@ from typing import Any
 import pytest
 
 from kvs_pool.config import (
-    AwsConfig, ConfirmConfig, DynamoDBPublisherConfig, JsonlPublisherConfig,
-    KinesisPublisherConfig, LogPublisherConfig, MotionDetectorConfig, MotionGateConfig,
-    MqttPublisherConfig, PipelineConfig, PublisherConfig, RoiZone, S3PublisherConfig,
-    WebhookPublisherConfig, YoloDetectorConfig, load_config,
+    AwsConfig, CameraConfig, ConfirmConfig, DynamoDBPublisherConfig, JsonlPublisherConfig,
+    KinesisPublisherConfig, KvsSource, LogPublisherConfig, MotionDetectorConfig,
+    MotionGateConfig, MqttPublisherConfig, PipelineConfig, PublisherConfig, RoiZone,
+    S3PublisherConfig, SourceConfig, WebhookPublisherConfig, YoloDetectorConfig, load_config,
 )
 from kvs_pool.pipeline import Detection, RoiFilter
 from kvs_pool.publish import KinesisParams
 from kvs_pool.workers.params import (
-    CONSUMED_ELSEWHERE, camera_setups, gate_params, motion_params, publisher_params,
-    yolo_params,
+    CONSUMED_ELSEWHERE, camera_setups, camera_url, gate_params, kvs_source_options,
+    motion_params, publisher_params, url_source_options, yolo_params,
 )
 
 # config section -> {config field: attribute of the pipeline parameter object it becomes}
@@ -275,3 +276,101 @@ def test_aws_publishers_fall_back_to_the_pool_aws_section() -> None:
     assert isinstance(params, KinesisParams)
     assert (params.aws.region, params.aws.profile, params.aws.endpoint_url) == (
         "eu-west-1", "pool", "http://127.0.0.1:5")
+
+
+# camera-level fields -> (URLSourceOptions attribute, KVSSourceOptions attribute); ``stall``
+# reaches the sources as its frame_timeout_s (its heartbeat_timeout_s is the supervisor's)
+CAMERA_ARRIVES_AS: dict[str, tuple[str, str]] = {
+    "target_fps": ("target_fps", "target_fps"),
+    "max_consecutive_errors": ("max_consecutive_errors", "max_consecutive_errors"),
+    "backoff": ("backoff", "backoff"),
+    "stall": ("frame_timeout_s", "stall_timeout_s"),
+}
+SOURCE_ARRIVES_AS = {"transport": "transport"}            # into URLSourceOptions
+KVS_ARRIVES_AS = {f: f"session.{f}" for f in (             # into KVSSourceOptions
+    "stream_name", "region", "endpoint_url", "profile", "hls_session_seconds", "refresh_margin_s")}
+
+CAMERAS = """
+pool: {{name: p1}}
+aws: {{region: us-east-1}}
+cameras:
+  - id: gate
+    target_fps: 2.5
+    max_consecutive_errors: 4
+    backoff: {{initial_s: 1, factor: 3, max_s: 9, jitter: [0.9, 1.1], reset_after_s: 7}}
+    stall: {{heartbeat_timeout_s: 30, frame_timeout_s: 12}}
+    source: {{url: "rtsp://127.0.0.1:8554/gate", transport: udp, username: "b@b",
+              password_env: GATE_PASSWORD}}
+  - id: dock
+    target_fps: 1.5
+    max_consecutive_errors: 3
+    backoff: {{initial_s: 2, factor: 4, max_s: 8, jitter: [0.7, 1.3], reset_after_s: 6}}
+    stall: {{frame_timeout_s: 40}}
+    source:
+      kvs: {{stream_name: dock-stream, region: eu-west-1, endpoint_url: "http://127.0.0.1:4",
+             profile: ops, hls_session_seconds: 600, refresh_margin_s: 45}}
+  - id: yard
+    source: {{url: "{tmp}/clip.mp4"}}
+"""
+
+
+@pytest.fixture
+def cameras(tmp_path: Path) -> dict[str, CameraConfig]:
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    path = tmp_path / "pool.yaml"
+    path.write_text(CAMERAS.format(tmp=tmp_path))
+    return {camera.id: camera for camera in load_config(path).cameras}
+
+
+def _covered(cls: type, mapped: set[str]) -> None:
+    names = {f.name for f in dataclasses.fields(cls)}
+    covered = mapped | set(CONSUMED_ELSEWHERE.get(cls, {}))
+    assert names - covered == set(), f"{cls.__name__}: fields that reach no source"
+    assert covered - names == set(), f"{cls.__name__}: stale entries in the tables"
+
+
+def test_every_camera_and_source_field_is_mapped_or_consumed_elsewhere() -> None:
+    _covered(CameraConfig, set(CAMERA_ARRIVES_AS))
+    _covered(SourceConfig, set(SOURCE_ARRIVES_AS))
+    _covered(KvsSource, set(KVS_ARRIVES_AS))
+
+
+def _expected(camera: CameraConfig, field: str) -> Any:
+    if field == "backoff":
+        return camera.backoff.policy()
+    if field == "stall":
+        return camera.stall.frame_timeout_s
+    return getattr(camera, field)
+
+
+def test_every_camera_value_arrives_in_the_source_options(
+        cameras: dict[str, CameraConfig], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATE_PASSWORD", "s3:cret")
+    gate, dock = cameras["gate"], cameras["dock"]
+    url = camera_url(gate)
+    assert url == "rtsp://b%40b:s3%3Acret@127.0.0.1:8554/gate"
+    url_options, kvs_options = url_source_options(gate, url), kvs_source_options(dock)
+    for field, (url_attr, kvs_attr) in CAMERA_ARRIVES_AS.items():
+        assert getattr(url_options, url_attr) == _expected(gate, field), f"url: {field} lost"
+        assert getattr(kvs_options, kvs_attr) == _expected(dock, field), f"kvs: {field} lost"
+        for camera in (gate, dock):
+            assert getattr(camera, field) != _default(CameraConfig, field), f"set {field}"
+    assert url_options.transport == gate.source.transport == "udp"
+    assert not url_options.loop and not url_options.realtime      # a live camera
+    for field, attribute in KVS_ARRIVES_AS.items():
+        value = getattr(dock.source.kvs, field)
+        assert _attr(kvs_options, attribute) == value, f"KvsSource.{field} lost"
+        assert value != _default(KvsSource, field), f"CAMERAS must set KvsSource.{field}"
+
+
+def test_a_file_camera_loops_in_real_time(cameras: dict[str, CameraConfig]) -> None:
+    yard = cameras["yard"]
+    options = url_source_options(yard, camera_url(yard))
+    assert options.loop and options.realtime
+
+
+def test_the_wrong_kind_of_source_is_refused(cameras: dict[str, CameraConfig]) -> None:
+    with pytest.raises(ValueError, match=r"cameras\[gate\].source: not a kvs source"):
+        kvs_source_options(cameras["gate"])
+    with pytest.raises(ValueError, match=r"cameras\[dock\].source: not a url source"):
+        camera_url(cameras["dock"])
