@@ -37,7 +37,7 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from kvs_pool.publish import (AwsParams, KinesisParams, KinesisPublisher, LoopParams,
-                              OutboxParams, open_publishing)
+                              OutboxParams, open_outbox)
 from kvs_pool.publish.base import OutboxItem
 from kvs_pool.publish.kinesis import encode_record
 
@@ -117,7 +117,7 @@ def through_outbox(endpoint: str, stream: str, events: list[dict[str, Any]],
     """(events/s from first emit to empty outbox, emit latencies in ms)."""
     aws = AwsParams(region=REGION, endpoint_url=endpoint)
     publisher = KinesisPublisher(KinesisParams(stream, aws=aws))
-    outbox, loop = open_publishing(workdir / "outbox.sqlite", [publisher],
+    outbox, loop = open_outbox(workdir / "outbox.sqlite", [publisher],
                                    OutboxParams(workdir / "outbox.sqlite", max_events=10**7),
                                    LoopParams(idle_s=0.05))
     latencies = []
@@ -139,7 +139,7 @@ def through_outbox(endpoint: str, stream: str, events: list[dict[str, Any]],
 def drain_rate(publisher: Any, events: list[dict[str, Any]], workdir: Path) -> float:
     """Events/s from the first emit to an empty outbox through ``publisher``."""
     path = workdir / f"outbox-{uuid.uuid4().hex[:6]}.sqlite3"
-    outbox, loop = open_publishing(path, [publisher], OutboxParams(path, max_events=10**7),
+    outbox, loop = open_outbox(path, [publisher], OutboxParams(path, max_events=10**7),
                                    LoopParams(idle_s=0.05))
     loop.start()
     start = time.perf_counter()

@@ -50,7 +50,7 @@ STATE_VERSION = 1        # layout of ``Confirmer.snapshot()``
 
 @dataclass(frozen=True)
 class ConfirmParams:
-    """Confirmation settings (``config.ConfirmConfig``, mapped by ``workers.pipeline_params``)."""
+    """Confirmation settings (``config.ConfirmConfig``, mapped by ``workers.params``)."""
 
     hits: int = 3
     window: int = 5

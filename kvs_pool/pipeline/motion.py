@@ -83,7 +83,7 @@ class MotionDetector:
 
 @dataclass(frozen=True)
 class GateParams:
-    """Motion gate settings (``config.MotionGateConfig``, mapped by ``workers.pipeline_params``)."""
+    """Motion gate settings (``config.MotionGateConfig``, mapped by ``workers.params``)."""
 
     enabled: bool = True
     downscale_width: int = 320

@@ -30,7 +30,7 @@ ANCHORS = ("bottom_center", "center", "top_center", "bottom_left", "bottom_right
 @dataclass(frozen=True)
 class Zone:
     """One named polygon and the rule it applies, each zone its own anchor, coordinates and
-    area bounds (``config.RoiZone``, mapped by ``workers.pipeline_params``)."""
+    area bounds (``config.RoiZone``, mapped by ``workers.params``)."""
 
     name: str
     points: tuple[tuple[float, float], ...]

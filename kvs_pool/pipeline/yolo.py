@@ -40,7 +40,7 @@ _DEFAULT_INPUT = 640
 @dataclass(frozen=True)
 class YoloParams:
     """What the ``yolo`` detector needs (``config.YoloDetectorConfig``, mapped by
-    ``workers.pipeline_params``)."""
+    ``workers.params``)."""
 
     model: str = "builtin://yolov3-tiny"     # see models.resolve_model
     input_size: int | None = None           # square side; None: the model's own (or 640/416)

@@ -1,8 +1,9 @@
 """Durable event publishing: the on-disk outbox and the AWS publishers it drains to.
 
-Typical use in an inference worker (``config`` from ``kvs_pool.config.load_config``)::
+Typical use in an inference worker (``config`` from ``kvs_pool.config.load_config``, its
+sections made typed params by ``kvs_pool.workers.params``)::
 
-    outbox, loop = publishing_from_config(config, pipeline.publishers, worker="people")
+    outbox, loop = open_publishing(publishing_params(config, pipeline.publishers, "people"))
     loop.start()
     outbox.emit(event, render_snapshot(frame, event))   # durable when it returns
     stats = outbox.snapshot_stats()                      # into the worker's stats JSON
@@ -12,8 +13,9 @@ Typical use in an inference worker (``config`` from ``kvs_pool.config.load_confi
 from kvs_pool.publish.aws import AwsParams
 from kvs_pool.publish.base import OutboxItem, Outcome, Publisher
 from kvs_pool.publish.dynamodb import DynamoParams, DynamoPublisher
-from kvs_pool.publish.factory import (build_publishers, open_publishing,
-                                      publishing_from_config, worker_outbox_path)
+from kvs_pool.publish.factory import (PublisherParams, PublishingParams, build_publisher,
+                                      build_publishers, open_outbox, open_publishing,
+                                      worker_outbox_path)
 from kvs_pool.publish.jsonl import JsonlParams, JsonlPublisher
 from kvs_pool.publish.kinesis import KinesisParams, KinesisPublisher
 from kvs_pool.publish.logpub import LogParams, LogPublisher
@@ -30,6 +32,7 @@ __all__ = [
     "build_publishers", "open_publishing", "JsonlParams", "JsonlPublisher", "KinesisParams",
     "KinesisPublisher", "LoopParams", "PublisherLoop", "Outbox", "OutboxParams", "S3Params",
     "S3Publisher", "render_crop", "render_snapshot", "PublishStats", "LogParams", "LogPublisher",
-    "publishing_from_config", "worker_outbox_path",
+    "open_outbox", "worker_outbox_path", "PublisherParams", "PublishingParams",
+    "build_publisher",
     "MqttParams", "MqttPublisher", "WebhookParams", "WebhookPublisher",
 ]

@@ -3,16 +3,13 @@ from boto3's own chain (env, profile, instance role), never from our files.
 
 Botocore's ``standard`` or ``adaptive`` retry mode retries throttling and transient errors inside
 one call; the outbox's backoff is the outer layer that survives long outages and restarts.
+boto3 is imported when a client is made, so a process holding only params never loads it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
 from kvs_pool.publish.base import THROTTLE_CODES
 
@@ -34,6 +31,8 @@ class AwsParams:
 
 def make_client(service: str, aws: AwsParams) -> Any:
     """A boto3 client for ``service`` configured from ``aws``."""
+    import boto3
+    from botocore.config import Config
     extra: dict[str, Any] = {}
     if service == "s3" and aws.endpoint_url:
         extra["s3"] = {"addressing_style": "path"}   # emulators rarely serve bucket subdomains
@@ -47,6 +46,7 @@ def make_client(service: str, aws: AwsParams) -> Any:
 
 def describe_error(exc: Exception) -> tuple[str, bool]:
     """``(error text, throttled)`` for a botocore exception or anything else a call raised."""
+    from botocore.exceptions import BotoCoreError, ClientError
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", "ClientError"))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

@@ -12,21 +12,25 @@ counts as delivered.
 from __future__ import annotations
 
 import json
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeSerializer
-from botocore.exceptions import ClientError
-
 from kvs_pool.publish.aws import AwsParams, describe_error, make_client
 from kvs_pool.publish.base import OutboxItem, Outcome, publish_each
 
 __all__ = ["DynamoParams", "DynamoPublisher", "build_item", "sort_key_value"]
 
-_serializer = TypeSerializer()
+
+
+@functools.cache
+def _serializer() -> Any:
+    """boto3's attribute-value serializer (boto3 is imported when the first item is built)."""
+    from boto3.dynamodb.types import TypeSerializer
+    return TypeSerializer()
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ def build_item(event: dict[str, Any], params: DynamoParams) -> dict[str, Any]:
     if params.ttl_days is not None:
         ts = float(event.get("frame_ts") or time.time())
         doc[params.ttl_attribute] = int(ts + params.ttl_days * 86400)
-    return {k: _serializer.serialize(v) for k, v in doc.items() if v is not None}
+    return {k: _serializer().serialize(v) for k, v in doc.items() if v is not None}
 
 
 class DynamoPublisher:
@@ -77,6 +81,7 @@ class DynamoPublisher:
         return publish_each(items, self._put)
 
     def _put(self, item: OutboxItem) -> Outcome:
+        from botocore.exceptions import ClientError
         try:
             self.client.put_item(
                 TableName=self.params.table, Item=build_item(item.event, self.params),

@@ -76,17 +76,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class KVSSourceOptions:
-    """Everything a KVS HLS source can be told (all optional but the stream)."""
+    """Everything a KVS HLS source can be told (all optional but the session's stream).
+    ``session`` says which stream and how sessions are asked for (``kvs_session``)."""
 
-    stream_name: str | None = None
-    stream_arn: str | None = None
-    region: str | None = None
-    profile: str | None = None
-    endpoint_url: str | None = None
-    hls_session_seconds: int = 300            # Expires of each session URL (300-43200)
-    refresh_margin_s: float = 30.0            # refresh the URL this long before it expires
-    session_lifetime_s: float | None = None   # assumed lifetime if the server's is shorter
-    max_fragments: int = 5                    # MaxMediaPlaylistFragmentResults
+    session: SessionOptions = field(default_factory=SessionOptions)
     target_fps: float | None = None           # deliver at most this rate (None: every frame)
     playlist_poll_s: float = 1.0              # media playlist fetch interval
     stall_fragments: float = 3.0              # stalled after this many target durations ...
@@ -96,19 +89,19 @@ class KVSSourceOptions:
     idle_retry_s: float = 30.0                # least wait when the stream has no fragments
     connect_timeout_s: float = 5.0            # HTTP timeouts of playlist/fragment fetches
     read_timeout_s: float = 10.0
-    api_timeout_s: float = 5.0                # connect/read timeout of the AWS API calls
     pace: bool = True                         # release frames at the stream's rate, not in bursts
     starved_poll_s: float = 0.25              # paced: playlist poll interval while waiting
     rng: random.Random | None = None          # backoff jitter source (tests: seeded)
-    boto_session: Any = None                  # a boto3 Session to use (else one per source)
 
-    def session_options(self) -> SessionOptions:
-        return SessionOptions(
-            stream_name=self.stream_name, stream_arn=self.stream_arn, region=self.region,
-            profile=self.profile, endpoint_url=self.endpoint_url,
-            hls_session_seconds=self.hls_session_seconds, refresh_margin_s=self.refresh_margin_s,
-            session_lifetime_s=self.session_lifetime_s, max_fragments=self.max_fragments,
-            api_timeout_s=self.api_timeout_s, boto_session=self.boto_session)
+
+_SESSION_FIELDS = frozenset(f.name for f in dataclasses.fields(SessionOptions))
+
+
+def _with_settings(base: KVSSourceOptions, settings: dict[str, Any]) -> KVSSourceOptions:
+    """``base`` with ``settings`` replaced, each in the options or their session it names."""
+    session = {k: v for k, v in settings.items() if k in _SESSION_FIELDS}
+    own = {k: v for k, v in settings.items() if k not in _SESSION_FIELDS}
+    return dataclasses.replace(base, session=dataclasses.replace(base.session, **session), **own)
 
 
 def _new_array(height: int, width: int, channels: int) -> np.ndarray:
@@ -146,17 +139,18 @@ class KVSHLSFrameSource:
     def __init__(self, camera_id: str, stream_name: str | None = None, region: str | None = None,
                  *, options: KVSSourceOptions | None = None, control: SourceControl | None = None,
                  **settings: Any) -> None:
-        """``settings`` override fields of ``options`` (e.g. ``endpoint_url=``, ``target_fps=``)."""
+        """``settings`` override fields of ``options`` or of its ``session`` (e.g.
+        ``endpoint_url=``, ``target_fps=``)."""
         base = options or KVSSourceOptions()
         given = {"stream_name": stream_name, "region": region}
         settings = {**{k: v for k, v in given.items() if v is not None}, **settings}
-        self.options = dataclasses.replace(base, **settings)
+        self.options = _with_settings(base, settings)
         self.camera_id = camera_id
         self.control = control or SourceControl()
         self.stats = SourceStats()
         self.last_fragment: str | None = None
         self._clock = self.control.clock
-        self._session = KVSSession(self.options.session_options(), self._clock, self._count_refresh)
+        self._session = KVSSession(self.options.session, self._clock, self._count_refresh)
         self._fetcher = Fetcher(FetchOptions(self.options.connect_timeout_s,
                                              self.options.read_timeout_s))
         self._decoder = FragmentDecoder()
@@ -267,7 +261,7 @@ class KVSHLSFrameSource:
         self._target_duration = playlist.target_duration or self._target_duration
         if self.stats.state != SourceState.CONNECTED:
             self.stats.state = SourceState.CONNECTED
-            log.info("%s: connected to %s", self.camera_id, self.options.stream_name or self.options.stream_arn)
+            log.info("%s: connected to %s", self.camera_id, self.options.session.stream)
         self._progress()
         return playlist
 

@@ -49,7 +49,7 @@ class SessionOptions:
     refresh_margin_s: float = 30.0          # refresh this long before expiry
     session_lifetime_s: float | None = None  # assumed lifetime when shorter than Expires
     max_fragments: int = 5                  # MaxMediaPlaylistFragmentResults
-    api_timeout_s: float = 10.0             # connect and read timeout of the AWS calls
+    api_timeout_s: float = 5.0              # connect and read timeout of the AWS calls
     boto_session: Any = None                # a boto3.session.Session to use instead
 
     @property

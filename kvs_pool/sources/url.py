@@ -23,8 +23,8 @@ streams with fragments over ~6 s, and the heartbeat timeout above twice it. File
 
 Files (``file://`` or a plain path) end by default; ``loop=True`` starts them again at the end
 (a camera for demos and tests; timestamps keep counting), ``realtime=True`` paces them at their
-own rate (otherwise as fast as they decode). ``from_config`` turns both on for files: a camera in
-the config behaves like a camera. For capture timestamps see ``kvs_pool.sources.timeline``.
+own rate (otherwise as fast as they decode). ``kvs_pool.workers.params.url_source_options``
+turns both on for files: a camera in the config behaves like a camera. For capture timestamps see ``kvs_pool.sources.timeline``.
 
 Pacing (``pace=True``, the default, for RTSP and HTTP(S)): FFmpeg reads live HLS one fragment at
 a time and decodes it at once, so unpaced its frames come in bursts of a fragment (at 5 fps from
@@ -59,7 +59,6 @@ import numpy as np
 
 from kvs_pool.backoff import Backoff, BackoffPolicy
 from kvs_pool.errors import FrameSourceError
-from kvs_pool.secrets import read_secret
 from kvs_pool.sources.base import (
     BufferFactory, SourceControl, SourceState, SourceStats, allocate, frame_timeout,
 )
@@ -67,7 +66,7 @@ from kvs_pool.sources.decoders import AvReader, Cv2Reader, ReaderSettings, redac
 from kvs_pool.sources.pacing import Pacer
 from kvs_pool.sources.timeline import Timeline
 
-__all__ = ["URLSourceOptions", "URLFrameSource", "DEFAULT_TIMEOUTS", "TRANSPORTS",
+__all__ = ["URLSourceOptions", "URLFrameSource", "is_file_url", "with_credentials", "DEFAULT_TIMEOUTS", "TRANSPORTS",
            "with_credentials"]
 
 log = logging.getLogger(__name__)
@@ -145,6 +144,11 @@ def _split(url: str) -> tuple[str, str]:
     return scheme.lower(), url
 
 
+def is_file_url(url: str) -> bool:
+    """A ``file://`` URL or a plain path (a file plays to its end; a stream is live)."""
+    return _split(url)[0] == "file"
+
+
 class URLFrameSource:
     """One camera's URL source: a ``FrameSource`` (see ``kvs_pool.sources.base``)."""
 
@@ -167,26 +171,6 @@ class URLFrameSource:
         self._connected_at: float | None = None
         self._running: list[Iterator[Any]] = []
         self._single: Iterator[tuple[np.ndarray, float]] | None = None
-
-    @classmethod
-    def from_config(cls, camera: Any, stop: Any = None, on_progress: Any = None) -> URLFrameSource:
-        """The source of a ``kvs_pool.config.CameraConfig`` with a ``url:`` source (its
-        password read now, from the environment or its file)."""
-        src = camera.source
-        where = f"cameras[{camera.id}].source"
-        password = read_secret(getattr(src, "password_env", None),
-                               getattr(src, "password_file", None), f"{where}.password")
-        url = with_credentials(src.url, getattr(src, "username", None), password)
-        is_file = _split(url)[0] == "file"
-        options = URLSourceOptions(
-            target_fps=camera.target_fps, loop=is_file, realtime=is_file,
-            backoff=camera.backoff.policy(), frame_timeout_s=camera.stall.frame_timeout_s,
-            max_consecutive_errors=camera.max_consecutive_errors,
-            transport=getattr(src, "transport", None))
-        control = SourceControl(on_progress=on_progress)
-        if stop is not None:
-            control.stop = stop
-        return cls(url, options, control, camera_id=camera.id)
 
     def __enter__(self) -> URLFrameSource:
         return self

@@ -64,7 +64,7 @@ def uses_emulator(config: PoolConfig, camera: CameraConfig) -> bool:
 def decoder_spec(config: PoolConfig, camera: CameraConfig) -> WorkerSpec:
     """The decoder of one camera (named ``decoder-<camera id>``)."""
     env = _EMULATOR_ENV if uses_emulator(config, camera) else ()
-    args = DecoderArgs(pool=config.pool.name, camera=camera, aws=config.aws)
+    args = DecoderArgs(pool=config.pool.name, camera=camera)
     return WorkerSpec(
         name=f"decoder-{camera.id}", kind="decoder", entry=DECODER_ENTRY,
         payload=args, fingerprint=args,

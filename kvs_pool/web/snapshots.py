@@ -90,11 +90,12 @@ def _s3_clients(config: Any) -> dict[str, Any]:
           if getattr(pub, "type", None) == "s3"]
     if not s3:
         return {}
-    from kvs_pool.publish.factory import build_publishers
+    from kvs_pool.publish.factory import build_publisher
+    from kvs_pool.workers.params import publisher_params
     clients = {}
     for pub in s3:
         try:
-            built = build_publishers([pub], getattr(config, "aws", None))[0]
+            built = build_publisher(publisher_params(pub, getattr(config, "aws", None)))
         except Exception as exc:  # noqa: BLE001 - a bad publisher only loses its snapshots
             log.warning("no snapshots from s3 bucket %s: %s", getattr(pub, "bucket", "?"), exc)
             continue

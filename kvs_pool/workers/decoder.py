@@ -19,14 +19,15 @@ import math
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from kvs_pool.config import AwsConfig, CameraConfig
+from kvs_pool.config import CameraConfig
 from kvs_pool.errors import ConfigError, FrameSourceError, RingError, SourcePermanentError
 from kvs_pool.ring import ConnectionState, RingWriter
+from kvs_pool.sources.base import FrameSource, ProgressHook, SourceControl, SourceStats
 from kvs_pool.workers import EXIT_CONFIG, EXIT_GAVE_UP, EXIT_OK, EXIT_ORPHANED
+from kvs_pool.workers.params import camera_url, kvs_source_options, url_source_options
 
 __all__ = ["DecoderArgs", "run_decoder", "open_source"]
 
@@ -37,35 +38,24 @@ _COUNTERS = ("frames", "reconnects", "url_refreshes", "read_errors", "skipped")
 
 @dataclass(frozen=True)
 class DecoderArgs:
-    """The decoder's payload: which ring to write, and the camera's full settings."""
+    """The decoder's payload: which ring to write, and the camera's full settings (its source
+    carries the pool's ``aws`` defaults after ``load_config``)."""
 
     pool: str
     camera: CameraConfig
-    aws: AwsConfig
 
 
-def open_source(args: DecoderArgs, stop: threading.Event, on_progress: Any) -> Any:
-    """The camera's ``FrameSource`` (URL or KVS) built from its config."""
+def open_source(args: DecoderArgs, stop: threading.Event,
+                on_progress: ProgressHook) -> FrameSource:
+    """The camera's ``FrameSource`` (URL or KVS), its settings from ``workers.params``."""
     camera = args.camera
-    if camera.source.kind == "kvs":
-        return _kvs_source(camera, stop, on_progress)
-    from kvs_pool.sources.url import URLFrameSource
-    return URLFrameSource.from_config(camera, stop=stop, on_progress=on_progress)
-
-
-def _kvs_source(camera: CameraConfig, stop: threading.Event, on_progress: Any) -> Any:
-    from kvs_pool.sources.base import SourceControl
-    from kvs_pool.sources.kvs_hls import KVSHLSFrameSource, KVSSourceOptions
-    kvs = camera.source.kvs
-    assert kvs is not None
-    options = KVSSourceOptions(
-        stream_name=kvs.stream_name, region=kvs.region, profile=kvs.profile,
-        endpoint_url=kvs.endpoint_url, hls_session_seconds=kvs.hls_session_seconds,
-        refresh_margin_s=kvs.refresh_margin_s, target_fps=camera.target_fps,
-        stall_timeout_s=camera.stall.frame_timeout_s,
-        max_consecutive_errors=camera.max_consecutive_errors, backoff=camera.backoff.policy())
     control = SourceControl(stop=stop, on_progress=on_progress)
-    return KVSHLSFrameSource(camera.id, options=options, control=control)
+    if camera.source.kind == "kvs":
+        from kvs_pool.sources.kvs_hls import KVSHLSFrameSource
+        return KVSHLSFrameSource(camera.id, options=kvs_source_options(camera), control=control)
+    from kvs_pool.sources.url import URLFrameSource
+    url = camera_url(camera)
+    return URLFrameSource(url, url_source_options(camera, url), control, camera_id=camera.id)
 
 
 class _StatsMirror:
@@ -76,7 +66,7 @@ class _StatsMirror:
         self._last = dict.fromkeys(_COUNTERS, 0)
         self._state: int | None = None
 
-    def sync(self, stats: Any, with_state: bool = True) -> None:
+    def sync(self, stats: SourceStats, with_state: bool = True) -> None:
         deltas = {}
         for name in _COUNTERS:
             value = int(getattr(stats, name, 0) or 0)
@@ -99,7 +89,7 @@ class _Pump:
     def __init__(self, writer: RingWriter, stop: threading.Event, parent_pid: int) -> None:
         self.writer, self.stop, self.parent_pid = writer, stop, parent_pid
         self.mirror = _StatsMirror(writer)
-        self.source: Any = None
+        self.source: FrameSource | None = None
         self.orphaned = False
         self.failed = False          # the source gave up: leave ERROR in the ring header
         self.downscaled = 0
@@ -126,7 +116,7 @@ class _Pump:
             self._slot = np.empty((height, width, channels), np.uint8)
         return self._slot
 
-    def run(self, source: Any) -> int:
+    def run(self, source: FrameSource) -> int:
         self.source = source
         self.mirror.sync(source.stats)
         for array, capture_ts in source.read_frames(into=self.loan):

@@ -10,7 +10,7 @@ zero-copy views (sources pace frames at the stream's own rate, so a view is not 
 within milliseconds of being taken); a frame overwritten while being read is dropped
 (``frames_torn``).
 
-Config sections become the steps' parameters in ``workers.pipeline_params`` (explicit,
+Config sections become the steps' parameters in ``workers.params`` (explicit,
 field by field). Start events carry the images the S3 publishers ask for (``build_renderer``; none without
 one). Events go to the worker's durable outbox (``<outbox.path stem>.<worker>.sqlite3``, see
 ``kvs_pool.publish``) drained by the publish loop in a thread of this process. About once a
@@ -45,7 +45,9 @@ from kvs_pool.pipeline.events import EventSink
 from kvs_pool.pipeline.runner import Renderer
 from kvs_pool.pipeline.stats import write_json_atomic
 from kvs_pool.workers import EXIT_CONFIG, EXIT_OK, EXIT_ORPHANED
-from kvs_pool.workers.pipeline_params import camera_setups, motion_params, yolo_params
+from kvs_pool.workers.params import (
+    camera_setups, motion_params, publishing_params, yolo_params,
+)
 
 __all__ = ["run_inference", "build_detector", "build_renderer", "camera_setups", "worker_name",
            "detected_classes", "load_confirm_state"]
@@ -127,13 +129,14 @@ class _Publishing:
     ``log`` included); with no publisher configured, events are only logged."""
 
     def __init__(self, config: PoolConfig, pipe: PipelineConfig, worker: str) -> None:
-        from kvs_pool.publish import publishing_from_config
+        from kvs_pool.publish import open_publishing
         self.outbox = self.loop = None
         if not pipe.publishers:
             log.warning("pipeline %s has no publishers: events are only logged", pipe.name)
             self.sink: EventSink = LogSink()
             return
-        self.outbox, self.loop = publishing_from_config(config, pipe.publishers, worker)
+        self.outbox, self.loop = open_publishing(
+            publishing_params(config, pipe.publishers, worker))
         self.loop.start()
         self.sink = self.outbox
 

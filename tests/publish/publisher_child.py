@@ -12,7 +12,7 @@ from pathlib import Path
 
 from awsworld import FAST_LOOP, AwsWorld, LocalMoto, make_event
 
-from kvs_pool.publish import open_publishing
+from kvs_pool.publish import open_outbox
 
 CAMERAS = ("cam-a", "cam-b", "cam-c")
 
@@ -22,7 +22,7 @@ def main(argv: list[str]) -> None:
     server = LocalMoto()
     server.port = int(endpoint.rsplit(":", 1)[1])       # not started: only names the endpoint
     world = AwsWorld(server, suffix=suffix)
-    outbox, loop = open_publishing(Path(path), world.publishers(kinesis_endpoint, 10),
+    outbox, loop = open_outbox(Path(path), world.publishers(kinesis_endpoint, 10),
                                    loop=FAST_LOOP)
     loop.start()
     for n in range(int(count)):

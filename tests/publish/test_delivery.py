@@ -13,7 +13,7 @@ import numpy as np
 from awsworld import FAST_LOOP, AwsWorld, FaultProxy, LocalMoto, make_event
 from polling import wait_for
 
-from kvs_pool.publish import Outbox, OutboxItem, open_publishing, render_snapshot
+from kvs_pool.publish import Outbox, OutboxItem, open_outbox, render_snapshot
 from kvs_pool.publish.dynamodb import sort_key_value
 
 FRAME = np.full((240, 320, 3), 40, np.uint8)
@@ -28,7 +28,7 @@ def _per_camera(records: list[dict]) -> dict[str, list[int]]:
 
 def _emit_then_drain(path: Path, publishers: list, events: list[dict]) -> Outbox:
     """Emit everything, then run the loop until the outbox is empty; the closed outbox."""
-    outbox, loop = open_publishing(path, publishers, loop=FAST_LOOP)
+    outbox, loop = open_outbox(path, publishers, loop=FAST_LOOP)
     try:
         for event in events:
             outbox.emit(event)
@@ -41,7 +41,7 @@ def _emit_then_drain(path: Path, publishers: list, events: list[dict]) -> Outbox
 
 
 def test_events_arrive_in_all_three_services_with_their_shapes(world: AwsWorld, outbox_path):
-    outbox, loop = open_publishing(outbox_path, world.publishers(), loop=FAST_LOOP)
+    outbox, loop = open_outbox(outbox_path, world.publishers(), loop=FAST_LOOP)
     ts = datetime(2026, 9, 21, 13, 33, 20, 250000, tzinfo=timezone.utc).timestamp()
     events = [make_event(cam, n, ts=ts + n) for n in range(3) for cam in ("cam-a", "cam-b")]
     loop.start()
@@ -86,7 +86,7 @@ def test_events_arrive_in_all_three_services_with_their_shapes(world: AwsWorld, 
 
 def test_outage_accumulates_then_everything_arrives_in_order_per_camera(
         world: AwsWorld, moto_server: LocalMoto, outbox_path):
-    outbox, loop = open_publishing(outbox_path, world.publishers(), loop=FAST_LOOP)
+    outbox, loop = open_outbox(outbox_path, world.publishers(), loop=FAST_LOOP)
     cameras = ("cam-a", "cam-b", "cam-c")
     loop.start()
     try:
@@ -155,7 +155,7 @@ def test_failed_head_blocks_only_its_own_camera(world: AwsWorld, fault_proxy: Fa
                                                 outbox_path):
     head = make_event("cam-a", 0)
     fault_proxy.fail_times[head["event_id"]] = 4
-    outbox, loop = open_publishing(outbox_path, world.publishers(fault_proxy.endpoint),
+    outbox, loop = open_outbox(outbox_path, world.publishers(fault_proxy.endpoint),
                                    loop=FAST_LOOP)
     kinesis = f"kinesis:{world.stream}"
     loop.start()

@@ -13,7 +13,7 @@ from pathlib import Path
 from awsworld import FAST_LOOP, AwsWorld, FaultProxy, make_event
 from polling import wait_for
 
-from kvs_pool.publish import open_publishing
+from kvs_pool.publish import open_outbox
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -46,7 +46,7 @@ def test_kill_9_mid_batch_loses_nothing(world: AwsWorld, fault_proxy: FaultProxy
     assert 0 < len(accepted) < COUNT, "the kill must land while the child is still emitting"
 
     fault_proxy.hold_s = 0.0
-    outbox, loop = open_publishing(outbox_path, world.publishers(fault_proxy.endpoint),
+    outbox, loop = open_outbox(outbox_path, world.publishers(fault_proxy.endpoint),
                                    loop=FAST_LOOP)
     assert outbox.depth() > 0, "the killed child left undelivered events"
     loop.start()

@@ -18,10 +18,11 @@ import yaml
 from awsworld import FAST_LOOP, make_event
 from mqttworld import Broker, Subscriber, make_tls_files
 
-from kvs_pool.config import parse_config
+from kvs_pool.config import MqttPublisherConfig, parse_config
 from kvs_pool.errors import ConfigError
-from kvs_pool.publish import MqttParams, MqttPublisher, build_publishers, open_publishing
+from kvs_pool.publish import MqttParams, MqttPublisher, build_publisher, open_outbox
 from kvs_pool.publish.base import OutboxItem
+from kvs_pool.workers.params import publisher_params
 from tests.polling import wait_for
 
 PREFIX = "site1"
@@ -59,7 +60,7 @@ def test_events_counts_and_availability_on_frigates_topics(
         broker: Broker, subscribers: list[Subscriber], tmp_path: Path) -> None:
     sub = Subscriber(broker, ALL)
     subscribers.append(sub)
-    outbox, loop = open_publishing(tmp_path / "o.sqlite", [_publisher(broker)], loop=FAST_LOOP)
+    outbox, loop = open_outbox(tmp_path / "o.sqlite", [_publisher(broker)], loop=FAST_LOOP)
     events = [_presence("cam-a", 0, "start", "p1"), _presence("cam-a", 1, "start", "p2"),
               _presence("cam-a", 2, "end", "p1"), _presence("cam-b", 3, "start", "p3")]
     loop.start()
@@ -117,7 +118,7 @@ def test_a_30_s_broker_outage_loses_nothing_and_keeps_order_per_camera(
         broker: Broker, subscribers: list[Subscriber], tmp_path: Path) -> None:
     sub = Subscriber(broker, [f"{PREFIX}/events"])
     subscribers.append(sub)
-    outbox, loop = open_publishing(tmp_path / "o.sqlite", [_publisher(broker)], loop=FAST_LOOP)
+    outbox, loop = open_outbox(tmp_path / "o.sqlite", [_publisher(broker)], loop=FAST_LOOP)
     cameras = ("cam-a", "cam-b", "cam-c")
     emitted = [make_event(cameras[n % 3], n) for n in range(150)]
     loop.start()
@@ -198,7 +199,8 @@ def test_check_names_the_pip_command_when_paho_is_missing(
 
 
 def test_factory_builds_mqtt_from_config(broker: Broker) -> None:
-    [publisher] = build_publishers([{"type": "mqtt", "host": "127.0.0.1", "port": broker.port}])
+    config = MqttPublisherConfig(host="127.0.0.1", port=broker.port)
+    publisher = build_publisher(publisher_params(config))
     try:
         assert publisher.name == f"mqtt:127.0.0.1:{broker.port}/kvs_pool"
     finally:

@@ -13,7 +13,7 @@ from polling import wait_for
 
 from kvs_pool.errors import PublishError
 from kvs_pool.publish import (JsonlParams, JsonlPublisher, Outbox, OutboxParams,
-                              open_publishing)
+                              open_outbox)
 
 
 def _lines(path: Path) -> list[dict]:
@@ -23,7 +23,7 @@ def _lines(path: Path) -> list[dict]:
 def test_full_outbox_refuses_counts_and_logs_then_recovers(tmp_path, outbox_path, caplog):
     sink = tmp_path / "events.jsonl"
     params = OutboxParams(outbox_path, max_events=5)
-    outbox, loop = open_publishing(outbox_path, [JsonlPublisher(JsonlParams(sink))], params,
+    outbox, loop = open_outbox(outbox_path, [JsonlPublisher(JsonlParams(sink))], params,
                                    FAST_LOOP)
     events = [make_event("cam-a", n) for n in range(8)]
     refused = 0

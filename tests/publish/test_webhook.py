@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from awsworld import FAST_LOOP, make_event
 
-from kvs_pool.publish import WebhookParams, WebhookPublisher, open_publishing
+from kvs_pool.publish import WebhookParams, WebhookPublisher, open_outbox
 from kvs_pool.publish.base import OutboxItem
 from kvs_pool.publish.webhook import SIGNATURE_HEADER
 from tests.polling import wait_for
@@ -78,7 +78,7 @@ def key_env(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def _drain(path: Path, publisher: WebhookPublisher, events: list[dict]) -> dict:
-    outbox, loop = open_publishing(path, [publisher], loop=FAST_LOOP)
+    outbox, loop = open_outbox(path, [publisher], loop=FAST_LOOP)
     loop.start()
     try:
         for event in events:
@@ -147,7 +147,7 @@ def test_a_refused_connection_is_retried_until_the_server_is_up(tmp_path: Path) 
     event = make_event("cam-a", 0)
     outcome = publisher.publish([OutboxItem(1, event["event_id"], "cam-a", event)])[0]
     assert not outcome.ok and not outcome.rejected and "Connection refused" in outcome.error
-    outbox, loop = open_publishing(tmp_path / "o.sqlite", [publisher], loop=FAST_LOOP)
+    outbox, loop = open_outbox(tmp_path / "o.sqlite", [publisher], loop=FAST_LOOP)
     loop.start()
     try:
         outbox.emit(event)

@@ -15,10 +15,11 @@ import pytest
 import yaml
 
 from kvs_pool.backoff import BackoffPolicy
-from kvs_pool.config import parse_config
+from kvs_pool.config import CameraConfig, parse_config
 from kvs_pool.errors import ConfigError, FrameSourceError
 from kvs_pool.sources import SourceState
 from kvs_pool.sources.url import URLFrameSource, URLSourceOptions
+from kvs_pool.workers.params import camera_url, url_source_options
 from tests.polling import wait_for
 from tests.sources.rtsp_world import RtspServer
 
@@ -172,7 +173,13 @@ def test_key_frame_sampling_keeps_the_target_rate(rtsp: RtspServer) -> None:
     assert source.stats.skipped >= 3 * len(times)   # ~4 of 5 frames passed over
 
 
-def _camera(url: str, **source: str) -> object:
+def _source(camera: CameraConfig) -> URLFrameSource:
+    """The camera's source as the decoder builds it (``workers.params``)."""
+    url = camera_url(camera)
+    return URLFrameSource(url, url_source_options(camera, url), camera_id=camera.id)
+
+
+def _camera(url: str, **source: str) -> CameraConfig:
     text = yaml.safe_dump({"pool": {"name": "t"},
                            "cameras": [{"id": "gate", "source": {"url": url, **source}}]})
     return parse_config(text, "c.yaml", check_files=False).cameras[0]
@@ -187,7 +194,7 @@ def test_config_password_from_the_environment_opens_the_camera(
     camera = _camera(f"rtsp://127.0.0.1:{server.port}/test", username="bob",
                      password_env="GATE_RTSP_PASSWORD", transport="udp")
     caplog.set_level(logging.INFO)
-    source = URLFrameSource.from_config(camera)
+    source = _source(camera)
     assert source.options.transport == "udp"
     frame = source.read_frame()
     source.close()
@@ -201,10 +208,10 @@ def test_config_password_file_and_a_missing_variable(tmp_path: object,
     monkeypatch.delenv("NOPE_PASSWORD", raising=False)
     camera = _camera("rtsp://127.0.0.1:1/test", username="u", password_env="NOPE_PASSWORD")
     with pytest.raises(ConfigError) as err:
-        URLFrameSource.from_config(camera)
+        _source(camera)
     assert err.value.problems == [
         "cameras[gate].source.password: environment variable NOPE_PASSWORD is not set"]
     secret = tmp_path / "pw"   # type: ignore[operator]
     secret.write_text("from-file\n")
     camera = _camera("rtsp://127.0.0.1:1/test", username="u", password_file=str(secret))
-    assert URLFrameSource.from_config(camera).url == "rtsp://u:from-file@127.0.0.1:1/test"
+    assert _source(camera).url == "rtsp://u:from-file@127.0.0.1:1/test"

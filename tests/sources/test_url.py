@@ -232,15 +232,17 @@ def test_bad_options_are_refused() -> None:
         URLSourceOptions(target_fps=0)
 
 
-def test_from_config_makes_a_file_camera_loop_in_real_time(clip: Path, tmp_path: Path) -> None:
+def test_a_file_camera_from_the_config_loops_in_real_time(clip: Path, tmp_path: Path) -> None:
     from kvs_pool.config import load_config
+    from kvs_pool.workers.decoder import DecoderArgs, open_source
     path = tmp_path / "pool.yaml"
     path.write_text(f"pool: {{name: t1}}\ncameras:\n  - id: cam1\n    source: {{url: 'file://{clip}'}}\n"
                     "    target_fps: 5\n")
     camera = load_config(path).cameras[0]
     stop = threading.Event()
     calls: list[int] = []
-    source = URLFrameSource.from_config(camera, stop=stop, on_progress=lambda: calls.append(1))
+    source = open_source(DecoderArgs("t1", camera), stop, lambda: calls.append(1))
+    assert isinstance(source, URLFrameSource)
     assert source.camera_id == "cam1" and source.options.loop and source.options.realtime
     assert source.options.target_fps == 5 and source.control.stop is stop
     first = source.read_frame()

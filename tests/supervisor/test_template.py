@@ -119,7 +119,7 @@ def _decoder_modules(templates: Templates, url: str, tmp_path: Path,
     rings.ensure(config.camera("c"))
     out = tmp_path / f"modules{len(extra)}.txt"
     try:
-        args = DecoderArgs(pool=templates.pool, camera=config.camera("c"), aws=config.aws)
+        args = DecoderArgs(pool=templates.pool, camera=config.camera("c"))
         handle = _spawn(templates, "decode_then_list_modules", (args, 3.0, str(out)), extra)
         assert _exit_code(handle) == EXIT_OK
         frames = rings.status("c")

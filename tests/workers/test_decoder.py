@@ -105,7 +105,7 @@ def _args(pool: str, url: str):
     config = parse_config(f"pool: {{name: {pool}}}\ndefaults: {{max_consecutive_errors: 1, "
                           "backoff: {initial_s: 0.1, max_s: 0.2}}\n"
                           f"cameras: [{{id: cam, source: {{url: '{url}'}}}}]\n")
-    return DecoderArgs(pool=pool, camera=config.cameras[0], aws=config.aws)
+    return DecoderArgs(pool=pool, camera=config.cameras[0])
 
 
 def test_exit_codes_missing_ring_and_dead_source(pool_name: str) -> None:

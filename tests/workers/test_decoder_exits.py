@@ -37,7 +37,7 @@ cameras:
 """, check_files=False)
     owner = create_ring(pool, "cam", RingGeometry(160, 96, slots=2))
     try:
-        return run_decoder(DecoderArgs(pool, config.cameras[0], config.aws), threading.Event())
+        return run_decoder(DecoderArgs(pool, config.cameras[0]), threading.Event())
     finally:
         owner.unlink()
 
