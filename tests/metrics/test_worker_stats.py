@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
@@ -15,10 +15,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kvs_pool.errors import PublishError
 from kvs_pool.metrics import PoolCollector, WorkerView
-from kvs_pool.pipeline.stats import PipelineStats, write_json_atomic
+from kvs_pool.pipeline.stats import CameraCounters, PipelineStats, write_json_atomic
 from kvs_pool.publish import Outbox, OutboxParams
 from kvs_pool.publish.base import Outcome
 from kvs_pool.ring import RingStatus
+from kvs_pool import telemetry
 
 PUBLISHER = "jsonl:events"
 LATENCIES = (0.003, 0.004, 0.015, 0.3, 3.0)
@@ -115,11 +116,11 @@ def test_camera_counters_carry_camera_id(tmp_path) -> None:
         assert front(name) == value, name
     assert front("kvs_pool_events", type="start") == 2
     assert front("kvs_pool_events", type="end") == 1
-    assert front("kvs_pool_inference_last_frame_timestamp") == 1795538496.5
+    assert front("kvs_pool_inference_last_frame_timestamp_seconds") == 1795538496.5
     processed = _values(families["kvs_pool_inference_frames_processed"])
     assert processed[(("camera_id", "yard"), ("worker", "inference-motion"))] == 5
     # the yard never saw a frame: last_frame_ts is null, so no sample rather than a fake 0
-    assert len(_values(families["kvs_pool_inference_last_frame_timestamp"])) == 1
+    assert len(_values(families["kvs_pool_inference_last_frame_timestamp_seconds"])) == 1
 
 
 def test_outbox_counters_and_gauges(tmp_path) -> None:
@@ -139,19 +140,28 @@ def test_outbox_counters_and_gauges(tmp_path) -> None:
     assert families["kvs_pool_outbox_events_queued"].type == "counter"
 
 
-def test_only_unnamed_numbers_stay_in_the_generic_gauge(tmp_path) -> None:
+def test_only_schema_families_are_exported(tmp_path) -> None:
+    """No catch-all ``kvs_pool_worker_stat``: pid, update times and unknown keys stay out."""
     path = _write_worker_stats(tmp_path, "inference-motion")
     doc = json.loads(path.read_text())
     doc["gpu"] = {"memory_bytes": 1234}                     # a key a newer worker might add
     doc["cameras"]["front"]["frames_blurred"] = 6
     path.write_text(json.dumps(doc))
-    stats = {labels[0][1]: value for labels, value in
-             _values(_scrape(str(path.parent))["kvs_pool_worker_stat"]).items()}
-    assert stats["gpu_memory_bytes"] == 1234
-    assert stats["cameras_front_frames_blurred"] == 6
-    assert stats["pid"] == doc["pid"]
-    assert not [s for s in stats if s.startswith(("inference_seconds", "outbox"))
-                or s.endswith("frames_processed")], stats
+    families = _scrape(str(path.parent))
+    assert "kvs_pool_worker_stat" not in families
+    declared = {f.name for f in (*telemetry.CAMERA, *telemetry.OUTBOX, *telemetry.PUBLISHER,
+                                 telemetry.INFERENCE_SECONDS)}
+    exported = {name + ("_total" if family.type == "counter" else "")
+                for name, family in families.items()
+                if any(s.labels.get("worker") == "inference-motion" for s in family.samples)}
+    assert exported == declared
+
+
+def test_writers_use_the_schema_keys(tmp_path) -> None:
+    assert tuple(f.name for f in fields(CameraCounters)) == telemetry.keys(telemetry.CAMERA)
+    outbox = _outbox_stats(tmp_path)
+    assert set(telemetry.keys(telemetry.OUTBOX)) <= set(outbox)
+    assert set(outbox["publishers"][PUBLISHER]) == set(telemetry.keys(telemetry.PUBLISHER))
 
 
 def test_bad_stats_files_are_skipped_and_the_scrape_works(tmp_path, caplog) -> None:
