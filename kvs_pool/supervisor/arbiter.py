@@ -12,6 +12,7 @@ crash-loops.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -311,11 +312,13 @@ class Arbiter:
             return self._ring_heartbeat(slot)
         if not self.stats_dir:
             return 0.0
-        try:  # other workers: their stats file's mtime (wall clock, mapped onto monotonic)
-            mtime = os.stat(os.path.join(self.stats_dir, f"{slot.spec.name}.json")).st_mtime
-        except FileNotFoundError:
+        try:  # other workers: the CLOCK_MONOTONIC stamp in their stats file (not its mtime:
+            # a wall-clock step would make the worker look hung or alive)
+            with open(os.path.join(self.stats_dir, f"{slot.spec.name}.json"), "rb") as fh:
+                beat = json.load(fh).get("updated_mono")
+        except (OSError, ValueError, AttributeError):  # none yet, half-written, not an object
             return 0.0
-        return now - max(time.time() - mtime, 0.0)
+        return float(beat) if isinstance(beat, (int, float)) else 0.0
 
     def _ring_heartbeat(self, slot: WorkerSlot) -> float:
         """A decoder's last beat from its ring header (0: none from this process).

@@ -15,7 +15,8 @@ field by field). Start events carry the images the S3 publishers ask for (``buil
 one). Events go to the worker's durable outbox (``<outbox.path stem>.<worker>.sqlite3``, see
 ``kvs_pool.publish``) drained by the publish loop in a thread of this process. About once a
 second the worker writes ``<state_dir>/stats/<worker>.json`` (``pipeline.stats`` layout plus
-outbox counters): the parent's metrics read it, and its mtime is the worker's heartbeat. Exit codes: ``kvs_pool.workers``.
+outbox counters): the parent's metrics read it, and its ``updated_mono`` (CLOCK_MONOTONIC,
+immune to wall-clock steps) is the worker's heartbeat. Exit codes: ``kvs_pool.workers``.
 
 The confirmation's open presences survive a restart (crash, stall, reload): they are saved to
 ``<state_dir>/confirm/<worker>.json`` (atomically) whenever a presence opens or closes, at most

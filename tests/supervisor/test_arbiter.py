@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import urllib.error
 import urllib.request
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from kvs_pool.backoff import BackoffPolicy
 from kvs_pool.config import parse_config
+from kvs_pool.pipeline.stats import PipelineStats, write_json_atomic
 from kvs_pool.supervisor import Arbiter, RunOptions, WorkerSpec
 from kvs_pool.supervisor.signals import SignalQueue
 from kvs_pool.supervisor.slot import WorkerSlot
@@ -124,6 +127,32 @@ def test_worker_exiting_on_its_own_after_the_stall_limit_keeps_its_exit(arbiter,
     assert not [r for r in caplog.records if "hung" in r.getMessage()], caplog.text
     assert "failed permanently" in slot.last_exit, slot.last_exit
     assert slot.delay > 0.8 * 30 - 1
+
+
+def _beat_file(arb: Arbiter, slot: WorkerSlot, beat_mono: float, wall_step_s: float) -> None:
+    """The worker's stats file as the real writer makes it, stamped ``beat_mono``; its mtime
+    then moved by ``wall_step_s``, as a step of the wall clock after the write looks."""
+    doc = PipelineStats().to_dict(slot.spec.name, "motion")
+    doc["updated_mono"] = beat_mono
+    path = Path(arb.stats_dir) / f"{slot.spec.name}.json"
+    write_json_atomic(path, doc)
+    mtime = path.stat().st_mtime + wall_step_s
+    os.utime(path, (mtime, mtime))
+
+
+def test_wall_clock_step_does_not_change_the_inference_heartbeat_verdict(arbiter) -> None:
+    """The heartbeat is the file's CLOCK_MONOTONIC stamp, not its mtime (wall clock): a fresh
+    beat seen after a 1 h forward step is fresh, a stale one after a backward step is stale."""
+    slot = _add(arbiter, "inference-p", "obedient", heartbeat_timeout_s=5.0)
+    object.__setattr__(slot.spec, "kind", "inference")
+    arbiter.restart_due()
+    slot.started -= 100.0                       # past its startup grace
+    _beat_file(arbiter, slot, time.monotonic(), wall_step_s=-3600.0)
+    arbiter.check_stalls()
+    assert slot.retiring is None, "a fresh beat read as hung after a wall-clock step"
+    _beat_file(arbiter, slot, time.monotonic() - 60.0, wall_step_s=+3600.0)
+    arbiter.check_stalls()
+    assert slot.retiring == "stall", "a stale beat read as alive after a wall-clock step"
 
 
 def test_config_change_restart_is_not_counted_as_a_failure(arbiter, caplog) -> None:
