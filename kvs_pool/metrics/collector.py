@@ -11,7 +11,7 @@ plus ring and health gauges (``kvs_pool_ring_*``, ``kvs_pool_decode_fps``,
 passed over on purpose, e.g. ``reason="sampling"``: not a fault); per worker (labels ``worker``, ``kind``, ``camera_id``) the
 restart count, up/down, pending backoff delay and consecutive failures; per process (label
 ``worker``, the supervisor included) CPU seconds and resident memory from psutil; and the
-``<stats_dir>/<worker>.json`` files inference workers write, as typed families
+shared-memory status pages of the inference workers, as typed families
 (``kvs_pool.metrics.worker_stats``: inference latency histogram, per-camera frame, detection
 and event counters, outbox counters and gauges).
 """
@@ -74,7 +74,7 @@ class PoolCollector(Collector):
         yield from self._camera_metrics(workers)
         yield from self._worker_metrics(workers)
         yield from self._process_metrics(workers)
-        yield from stats_families(self.view.stats_dir)
+        yield from stats_families(self.view.pool)
         yield build_info()
 
     def _camera_metrics(self, workers: list[WorkerView]) -> Iterator[Metric]:

@@ -1,19 +1,18 @@
-"""Prometheus families from the inference workers' stats files, read at scrape time.
+"""Prometheus families from the inference workers' status pages, read at scrape time.
 
-Each ``<stats_dir>/<worker>.json`` (layout: ``kvs_pool.pipeline.stats`` plus the outbox's
-``snapshot_stats()`` under ``"outbox"``) becomes the families ``kvs_pool.telemetry`` declares
-(name, type, help, labels, document key), and only those; the ``worker`` label is the file's
-name (the supervisor's name for the worker, as in ``kvs_pool_worker_up``). A file that cannot
-be read or parsed, or whose root is not an object, is skipped (debug log); so is a histogram
-whose buckets are not cumulative numbers, and a value that is not a number.
+Each worker's shared-memory page (``kvs_pool.telemetry_page``; its document has the
+``kvs_pool.pipeline.stats`` layout plus the outbox's ``snapshot_stats()`` under ``"outbox"``)
+becomes the families ``kvs_pool.telemetry`` declares (name, type, help, labels, document key),
+and only those; the ``worker`` label is the page's worker (the supervisor's name for it, as in
+``kvs_pool_worker_up``). A page that is not ours, not 0600 or unreadable is skipped (warning);
+a histogram whose buckets are not cumulative numbers (debug log) and a value that is not a
+number are left out.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,38 +21,32 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily, Metric)
 from prometheus_client.utils import floatToGoString
 
+from kvs_pool.errors import RingError
 from kvs_pool.telemetry import CAMERA, INFERENCE_SECONDS, OUTBOX, PUBLISHER, Family
+from kvs_pool.telemetry_page import page_workers, read_page
 
-__all__ = ["stats_families", "read_stats_dir"]
+__all__ = ["stats_families", "read_pages"]
 
 log = logging.getLogger(__name__)
 
-def stats_families(directory: str | None) -> list[Metric]:
-    """Every schema family, filled from the stats files in ``directory`` (empty if none)."""
+def stats_families(pool: str) -> list[Metric]:
+    """Every schema family, filled from the status pages of ``pool``'s workers."""
     families = _Families()
-    for worker, doc in read_stats_dir(directory):
+    for worker, doc in read_pages(pool):
         families.add_worker(worker, doc)
     return [families.histogram, *families.by_name.values()]
 
 
-def read_stats_dir(directory: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(worker, document)`` of each readable ``<worker>.json``, by worker name."""
-    if not directory or not os.path.isdir(directory):
-        return
-    for entry in sorted(os.listdir(directory)):
-        if not entry.endswith(".json") or entry.startswith("."):
-            continue
-        path = os.path.join(directory, entry)
+def read_pages(pool: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(worker, stats document)`` of each readable status page, by worker name."""
+    for worker in page_workers(pool):
         try:
-            with open(path, encoding="utf-8") as fh:
-                doc = json.load(fh)
-        except (OSError, ValueError, RecursionError) as exc:  # gone, partial, not JSON
-            log.debug("skipping stats file %s: %s", path, exc)
+            doc = read_page(pool, worker)
+        except (RingError, ValueError) as exc:   # not ours, not 0600, torn or malformed
+            log.warning("skipping the status page of %s: %s", worker, exc)
             continue
-        if isinstance(doc, dict):
-            yield entry[:-5], doc
-        else:
-            log.debug("skipping stats file %s: not a JSON object", path)
+        if doc is not None:
+            yield worker, doc
 
 
 class _Families:

@@ -1,8 +1,9 @@
-"""Counters and the inference latency histogram of a pipeline, and their stats file.
+"""Counters and the inference latency histogram of a pipeline, and their stats document.
 
-The worker writes ``to_dict()`` to ``<state_dir>/stats/<worker>.json`` about once a second
-(atomically: temp file + rename; 0600, see ``kvs_pool.private_files``); the parent's metrics
-collector reads it at scrape time.
+The worker publishes ``to_dict()`` on its status page (``kvs_pool.telemetry_page``) about once
+a second, where the parent's metrics collector reads it at scrape time, and writes it to
+``<state_dir>/stats/<worker>.json`` at exit (atomically: temp file + rename; 0600, see
+``kvs_pool.private_files``).
 File layout (all counters are totals since the worker started)::
 
     {"worker": "people", "pid": 123, "updated_wall": 1.7e9, "updated_mono": 53.2,

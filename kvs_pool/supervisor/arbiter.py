@@ -12,7 +12,6 @@ crash-loops.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -24,6 +23,7 @@ from kvs_pool.config import PoolConfig, load_config
 from kvs_pool.errors import KvsPoolError
 from kvs_pool.metrics import MetricsServer, WorkerView
 from kvs_pool.ring import RingStatus, sweep_stale
+from kvs_pool.telemetry_page import read_page
 from kvs_pool.supervisor import sdnotify
 from kvs_pool.supervisor.child import ChildArgs, set_title
 from kvs_pool.supervisor.emulator import EmbeddedEmulator
@@ -310,15 +310,13 @@ class Arbiter:
         """Monotonic time the worker last proved progress (0: never)."""
         if slot.spec.kind == "decoder" and slot.spec.camera_id and slot.handle:
             return self._ring_heartbeat(slot)
-        if not self.stats_dir:
+        try:  # other workers: the CLOCK_MONOTONIC stamp of their status page (not a file's
+            # mtime: a wall-clock step would make the worker look hung or alive)
+            doc = read_page(self.pool, slot.spec.name)
+        except RingError as exc:
+            log.warning("%s: %s", slot.spec.name, exc)
             return 0.0
-        try:  # other workers: the CLOCK_MONOTONIC stamp in their stats file (not its mtime:
-            # a wall-clock step would make the worker look hung or alive)
-            with open(os.path.join(self.stats_dir, f"{slot.spec.name}.json"), "rb") as fh:
-                beat = json.load(fh).get("updated_mono")
-        except (OSError, ValueError, AttributeError):  # none yet, half-written, not an object
-            return 0.0
-        return float(beat) if isinstance(beat, (int, float)) else 0.0
+        return float(doc["updated_mono"]) if doc else 0.0
 
     def _ring_heartbeat(self, slot: WorkerSlot) -> float:
         """A decoder's last beat from its ring header (0: none from this process).
