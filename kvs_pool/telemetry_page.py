@@ -1,5 +1,5 @@
-"""An inference worker's status page: its ``kvs_pool.telemetry`` numbers and a monotonic
-heartbeat in a small shared-memory segment, ``kvspool.<pool>.status.<worker>`` (no camera id
+"""An inference worker's telemetry page: its ``kvs_pool.telemetry`` numbers and a monotonic
+heartbeat in a small shared-memory segment, ``kvspool.<pool>.telemetry.<worker>`` (no camera id
 contains a '.', so no ring has this name).
 
 The worker creates the page at start (a leftover of its previous run is replaced), rewrites it
@@ -44,11 +44,11 @@ from typing import Any
 
 from kvs_pool.errors import RingError, RingNotFoundError
 from kvs_pool.ring.layout import NAME_PREFIX, validate_name
-from kvs_pool.ring.segment import (SHM_DIR, create_segment, foreign_reason, open_segment, remove_foreign,
-                                   unlink_segment)
+from kvs_pool.ring.segment import (SHM_DIR, create_segment, foreign_reason, open_segment,
+                                   remove_foreign, unlink_segment)
 from kvs_pool.telemetry import CAMERA, LATENCY_BUCKETS, OUTBOX, PUBLISHER, Family, keys
 
-__all__ = ["PAGE_VERSION", "page_name", "StatusPage", "read_page", "page_workers"]
+__all__ = ["PAGE_VERSION", "page_name", "TelemetryPage", "read_page", "page_workers"]
 
 MAGIC = int.from_bytes(b"KVSPSTAT", "little")
 PAGE_VERSION = 1
@@ -60,12 +60,13 @@ _READ_TRIES = 100
 
 
 def page_name(pool: str, worker: str) -> str:
-    """``kvspool.<pool>.status.<worker>``."""
-    return f"{NAME_PREFIX}.{validate_name('pool name', pool)}.status.{validate_name('worker', worker)}"
+    """``kvspool.<pool>.telemetry.<worker>``."""
+    pool, worker = validate_name("pool name", pool), validate_name("worker", worker)
+    return f"{NAME_PREFIX}.{pool}.telemetry.{worker}"
 
 
 def page_workers(pool: str) -> list[str]:
-    """The workers of ``pool`` that have a status page now, by name."""
+    """The workers of ``pool`` that have a telemetry page now, by name."""
     prefix = page_name(pool, "x")[:-1]
     try:
         return sorted(e[len(prefix):] for e in os.listdir(SHM_DIR) if e.startswith(prefix))
@@ -85,7 +86,7 @@ def _name_bytes(name: str) -> bytes:
     return raw.ljust(_NAME_WORDS * 8, b"\0")
 
 
-class StatusPage:
+class TelemetryPage:
     """The writer's side: create, ``publish`` a stats document, ``close`` (unlinks)."""
 
     def __init__(self, shm: shared_memory.SharedMemory, cameras: Sequence[str],
@@ -96,7 +97,7 @@ class StatusPage:
 
     @classmethod
     def create(cls, pool: str, worker: str, cameras: Sequence[str],
-               publishers: Sequence[str]) -> StatusPage:
+               publishers: Sequence[str]) -> TelemetryPage:
         """A fresh page (replacing a previous run's), 0600, names written, magic last."""
         name = page_name(pool, worker)
         reason = foreign_reason(name)
@@ -169,7 +170,7 @@ def read_page(pool: str, worker: str) -> dict[str, Any] | None:
     """The worker's stats document from its page (None: no page). ``RingError`` (its subclass
     ``RingUntrustedError``) names a page that is not ours or not 0600, or unreadable."""
     try:
-        shm = open_segment(page_name(pool, worker), f"status of worker {worker}")
+        shm = open_segment(page_name(pool, worker), f"telemetry of worker {worker}")
     except RingNotFoundError:
         return None
     try:
@@ -183,7 +184,7 @@ def _snapshot(shm: shared_memory.SharedMemory) -> dict[str, Any]:
     live = shm.buf.cast("Q")
     try:
         if live[0] != MAGIC or live[1] != PAGE_VERSION:
-            raise RingError(f"status page {shm.name}: not a version {PAGE_VERSION} page")
+            raise RingError(f"telemetry page {shm.name}: not a version {PAGE_VERSION} page")
         for _ in range(_READ_TRIES):
             before = live[4]
             raw = shm.buf.tobytes()
@@ -192,7 +193,7 @@ def _snapshot(shm: shared_memory.SharedMemory) -> dict[str, Any]:
             time.sleep(0.001)
     finally:
         live.release()
-    raise RingError(f"status page {shm.name}: the writer never finished an update")
+    raise RingError(f"telemetry page {shm.name}: the writer never finished an update")
 
 
 def _decode(raw: bytes, cameras: int, publishers: int) -> dict[str, Any]:

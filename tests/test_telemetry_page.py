@@ -1,4 +1,4 @@
-"""The inference worker's shared-memory status page: what the real stats writers produce comes
+"""The inference worker's shared-memory telemetry page: what the real stats writers produce comes
 back through the page in the stats document's shape, the heartbeat is a CLOCK_MONOTONIC stamp,
 a previous run's page is replaced, and a page that is not ours or not 0600 is refused."""
 
@@ -14,15 +14,15 @@ import pytest
 from kvs_pool.errors import RingUntrustedError
 from kvs_pool.pipeline.stats import PipelineStats
 from kvs_pool.publish.stats import PublishStats
-from kvs_pool.telemetry_page import StatusPage, page_name, read_page
+from kvs_pool.telemetry_page import TelemetryPage, page_name, read_page
 from untrusted import UNTRUSTED, make_untrusted
 
 WORKER = "inference-people"
 
 
 @pytest.fixture
-def page(pool_name: str) -> Iterator[StatusPage]:
-    page = StatusPage.create(pool_name, WORKER, ["front", "yard"], ["jsonl:events"])
+def page(pool_name: str) -> Iterator[TelemetryPage]:
+    page = TelemetryPage.create(pool_name, WORKER, ["front", "yard"], ["jsonl:events"])
     try:
         yield page
     finally:
@@ -46,7 +46,7 @@ def _document() -> dict:
     return doc
 
 
-def test_the_page_carries_the_stats_document(pool_name: str, page: StatusPage) -> None:
+def test_the_page_carries_the_stats_document(pool_name: str, page: TelemetryPage) -> None:
     written = _document()
     page.publish(written)
     read = read_page(pool_name, WORKER)
@@ -60,7 +60,7 @@ def test_the_page_carries_the_stats_document(pool_name: str, page: StatusPage) -
     assert read["pid"] == os.getpid()
 
 
-def test_the_heartbeat_is_a_monotonic_stamp(pool_name: str, page: StatusPage) -> None:
+def test_the_heartbeat_is_a_monotonic_stamp(pool_name: str, page: TelemetryPage) -> None:
     before = time.monotonic()
     page.publish(_document())
     beat = read_page(pool_name, WORKER)["updated_mono"]
@@ -68,9 +68,9 @@ def test_the_heartbeat_is_a_monotonic_stamp(pool_name: str, page: StatusPage) ->
 
 
 def test_a_previous_runs_page_is_replaced_and_close_unlinks(pool_name: str) -> None:
-    first = StatusPage.create(pool_name, WORKER, ["front"], [])
+    first = TelemetryPage.create(pool_name, WORKER, ["front"], [])
     first.publish(_document())                        # killed before its close, say
-    second = StatusPage.create(pool_name, WORKER, ["yard"], [])
+    second = TelemetryPage.create(pool_name, WORKER, ["yard"], [])
     try:
         second.publish(_document())
         assert list(read_page(pool_name, WORKER)["cameras"]) == ["yard"]
@@ -82,7 +82,7 @@ def test_a_previous_runs_page_is_replaced_and_close_unlinks(pool_name: str) -> N
 
 
 @pytest.mark.parametrize("change", UNTRUSTED)
-def test_a_page_not_ours_or_not_0600_is_refused(pool_name: str, page: StatusPage,
+def test_a_page_not_ours_or_not_0600_is_refused(pool_name: str, page: TelemetryPage,
                                                 change: str) -> None:
     page.publish(_document())
     path = Path("/dev/shm", page_name(pool_name, WORKER))

@@ -1,4 +1,4 @@
-"""Prometheus families from the inference workers' status pages, read at scrape time.
+"""Prometheus families from the inference workers' telemetry pages, read at scrape time.
 
 Each worker's shared-memory page (``kvs_pool.telemetry_page``; its document has the
 ``kvs_pool.pipeline.stats`` layout plus the outbox's ``snapshot_stats()`` under ``"outbox"``)
@@ -30,7 +30,7 @@ __all__ = ["stats_families", "read_pages"]
 log = logging.getLogger(__name__)
 
 def stats_families(pool: str) -> list[Metric]:
-    """Every schema family, filled from the status pages of ``pool``'s workers."""
+    """Every schema family, filled from the telemetry pages of ``pool``'s workers."""
     families = _Families()
     for worker, doc in read_pages(pool):
         families.add_worker(worker, doc)
@@ -38,12 +38,12 @@ def stats_families(pool: str) -> list[Metric]:
 
 
 def read_pages(pool: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(worker, stats document)`` of each readable status page, by worker name."""
+    """``(worker, stats document)`` of each readable telemetry page, by worker name."""
     for worker in page_workers(pool):
         try:
             doc = read_page(pool, worker)
         except (RingError, ValueError) as exc:   # not ours, not 0600, torn or malformed
-            log.warning("skipping the status page of %s: %s", worker, exc)
+            log.warning("skipping the telemetry page of %s: %s", worker, exc)
             continue
         if doc is not None:
             yield worker, doc

@@ -1,6 +1,6 @@
 """Counters and the inference latency histogram of a pipeline, and their stats document.
 
-The worker publishes ``to_dict()`` on its status page (``kvs_pool.telemetry_page``) about once
+The worker publishes ``to_dict()`` on its telemetry page (``kvs_pool.telemetry_page``) about once
 a second, where the parent's metrics collector reads it at scrape time, and writes it to
 ``<state_dir>/stats/<worker>.json`` at exit (atomically: temp file + rename; 0600, see
 ``kvs_pool.private_files``).

@@ -310,7 +310,7 @@ class Arbiter:
         """Monotonic time the worker last proved progress (0: never)."""
         if slot.spec.kind == "decoder" and slot.spec.camera_id and slot.handle:
             return self._ring_heartbeat(slot)
-        try:  # other workers: the CLOCK_MONOTONIC stamp of their status page (not a file's
+        try:  # other workers: the CLOCK_MONOTONIC stamp of their telemetry page (not a file's
             # mtime: a wall-clock step would make the worker look hung or alive)
             doc = read_page(self.pool, slot.spec.name)
         except RingError as exc:

@@ -14,7 +14,7 @@ Config sections become the steps' parameters in ``workers.pipeline_params`` (exp
 field by field). Start events carry the images the S3 publishers ask for (``build_renderer``; none without
 one). Events go to the worker's durable outbox (``<outbox.path stem>.<worker>.sqlite3``, see
 ``kvs_pool.publish``) drained by the publish loop in a thread of this process. About once a
-second the worker rewrites its shared-memory status page (``kvs_pool.telemetry_page``:
+second the worker rewrites its shared-memory telemetry page (``kvs_pool.telemetry_page``:
 ``pipeline.stats`` numbers plus outbox counters): the parent's metrics read it, and its
 CLOCK_MONOTONIC stamp is the worker's heartbeat (immune to wall-clock steps). At exit the page
 is unlinked and the last numbers are left in ``<state_dir>/stats/<worker>.json``.
@@ -47,7 +47,7 @@ from kvs_pool.pipeline import Detector, LogSink, MotionDetector, Pipeline, YoloD
 from kvs_pool.pipeline.events import EventSink
 from kvs_pool.pipeline.runner import Renderer
 from kvs_pool.pipeline.stats import write_json_atomic
-from kvs_pool.telemetry_page import StatusPage
+from kvs_pool.telemetry_page import TelemetryPage
 from kvs_pool.workers import EXIT_CONFIG, EXIT_OK, EXIT_ORPHANED
 from kvs_pool.workers.pipeline_params import camera_setups, motion_params, yolo_params
 
@@ -62,7 +62,8 @@ _IDLE_WAIT_S = 0.1
 
 
 def worker_name(pipeline: str) -> str:
-    """The supervisor's name for a pipeline's worker (also its status page's and stats file's)."""
+    """The supervisor's name for a pipeline's worker (also its telemetry page's and stats
+    file's)."""
     return f"inference-{pipeline}"
 
 
@@ -169,7 +170,7 @@ class _Worker:
         self.next_stats = 0.0
         self.orphaned = False
         publishers = list(self.publishing.stats().get("publishers", {}))
-        self.page = StatusPage.create(config.pool.name, self.name, pipe.cameras, publishers)
+        self.page = TelemetryPage.create(config.pool.name, self.name, pipe.cameras, publishers)
 
     def run(self) -> int:
         """Process frames until ``stop`` is set (or the supervisor is gone)."""
@@ -247,7 +248,7 @@ class _Worker:
             self.next_stats = time.monotonic() + STATS_INTERVAL_S
 
     def write_stats(self, final: bool = False) -> None:
-        """The status page (and at exit the stats file): pipeline counters, histogram, outbox."""
+        """The telemetry page (and at exit the stats file): pipeline counters, histogram, outbox."""
         doc = self.pipeline.stats.to_dict(self.name, self.pipeline.detector.name)
         doc["outbox"] = self.publishing.stats()
         self.page.publish(doc)

@@ -15,7 +15,7 @@ from ringtools import put
 from kvs_pool.metrics import WorkerView
 from kvs_pool.ring import ConnectionState, RingGeometry, RingWriter, create_ring
 from kvs_pool.supervisor.statefile import write_state
-from kvs_pool.telemetry_page import StatusPage
+from kvs_pool.telemetry_page import TelemetryPage
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -46,7 +46,7 @@ def test_status_table_from_rings_and_state_file(rings: str, tmp_path) -> None:
              WorkerView(name="inference-people", kind="inference", camera_id=None, pid=7,
                         up=True, restarts=5, failures=0, backoff_s=0.0)]
     write_state(str(tmp_path), rings, views, {})
-    page = StatusPage.create(rings, "inference-people", ["c1"], [])   # not a camera
+    page = TelemetryPage.create(rings, "inference-people", ["c1"], [])   # not a camera
     try:
         result = _cli("status", "--pool", rings, "--state-dir", str(tmp_path))
         doc = json.loads(_cli("status", "--pool", rings, "--state-dir", str(tmp_path),

@@ -1,4 +1,4 @@
-"""Inference workers' status pages through the pool's collector: what the real writers put
+"""Inference workers' telemetry pages through the pool's collector: what the real writers put
 there (``pipeline.stats`` + the outbox's ``snapshot_stats``) becomes a Prometheus histogram and
 typed per-camera and outbox counters, and nothing else; a page that is not ours or not 0600 is
 skipped without breaking the scrape."""
@@ -21,7 +21,7 @@ from kvs_pool.publish import Outbox, OutboxParams
 from kvs_pool.publish.base import Outcome
 from kvs_pool.ring import RingStatus
 from kvs_pool import telemetry
-from kvs_pool.telemetry_page import StatusPage, page_name
+from kvs_pool.telemetry_page import TelemetryPage, page_name
 from untrusted import UNTRUSTED, make_untrusted
 
 PUBLISHER = "jsonl:events"
@@ -30,7 +30,7 @@ LATENCIES = (0.003, 0.004, 0.015, 0.3, 3.0)
 
 @dataclass
 class StatsOnlyPool:
-    """A PoolView with no cameras or workers: only its name (its status pages)."""
+    """A PoolView with no cameras or workers: only its name (its telemetry pages)."""
 
     pool: str
     stats_dir: str | None = None
@@ -72,16 +72,16 @@ def _outbox_stats(tmp_path: Path) -> dict:
 
 
 @pytest.fixture
-def pages(pool_name: str) -> Iterator[list[StatusPage]]:
-    """Status pages the test creates, closed (unlinked) at its end."""
-    created: list[StatusPage] = []
+def pages(pool_name: str) -> Iterator[list[TelemetryPage]]:
+    """Telemetry pages the test creates, closed (unlinked) at its end."""
+    created: list[TelemetryPage] = []
     yield created
     for page in created:
         page.close()
 
 
 def _write_worker_stats(tmp_path: Path, pool: str, worker: str, pages: list) -> Path:
-    """The status page as ``InferenceWorker.write_stats`` writes it; returns its path."""
+    """The telemetry page as ``InferenceWorker.write_stats`` writes it; returns its path."""
     stats = PipelineStats()
     front, yard = stats.camera("front"), stats.camera("yard")
     front.frames_processed, front.frames_skipped_motion, front.frames_missed = 18, 4, 93
@@ -92,7 +92,7 @@ def _write_worker_stats(tmp_path: Path, pool: str, worker: str, pages: list) -> 
         stats.inference.observe(seconds)
     doc = stats.to_dict(worker, "motion-mog2")
     doc["outbox"] = _outbox_stats(tmp_path / worker)
-    page = StatusPage.create(pool, worker, ["front", "yard"], [PUBLISHER])
+    page = TelemetryPage.create(pool, worker, ["front", "yard"], [PUBLISHER])
     pages.append(page)
     page.publish(doc)
     return Path("/dev/shm", page_name(pool, worker))

@@ -21,7 +21,7 @@ from kvs_pool.pipeline.stats import PipelineStats
 from kvs_pool.supervisor import Arbiter, RunOptions, WorkerSpec
 from kvs_pool.supervisor.signals import SignalQueue
 from kvs_pool.supervisor.slot import WorkerSlot
-from kvs_pool.telemetry_page import StatusPage, page_name
+from kvs_pool.telemetry_page import TelemetryPage, page_name
 from kvs_pool.workers import EXIT_CONFIG
 from polling import wait_for
 
@@ -131,9 +131,9 @@ def test_worker_exiting_on_its_own_after_the_stall_limit_keeps_its_exit(arbiter,
 
 
 def _beat(arb: Arbiter, slot: WorkerSlot, beat_mono: float, wall_step_s: float) -> None:
-    """The worker's status page as the real writer makes it, stamped ``beat_mono``; the page
+    """The worker's telemetry page as the real writer makes it, stamped ``beat_mono``; the page
     file's mtime then moved by ``wall_step_s``, as a step of the wall clock looks."""
-    page = StatusPage.create(arb.pool, slot.spec.name, ["c"], [])
+    page = TelemetryPage.create(arb.pool, slot.spec.name, ["c"], [])
     try:
         page.publish(PipelineStats().to_dict(slot.spec.name, "motion"))
         page.f[6] = beat_mono                   # heartbeat_mono (see the layout)
@@ -145,7 +145,7 @@ def _beat(arb: Arbiter, slot: WorkerSlot, beat_mono: float, wall_step_s: float) 
 
 
 def test_wall_clock_step_does_not_change_the_inference_heartbeat_verdict(arbiter) -> None:
-    """The heartbeat is the status page's CLOCK_MONOTONIC stamp, never a file's mtime (wall
+    """The heartbeat is the telemetry page's CLOCK_MONOTONIC stamp, never a file's mtime (wall
     clock): a fresh beat after a 1 h forward step is fresh, a stale one after a backward step
     is stale."""
     slot = _add(arbiter, "inference-p", "obedient", heartbeat_timeout_s=5.0)

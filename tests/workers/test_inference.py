@@ -101,7 +101,7 @@ def test_a_walk_into_the_zone_is_one_event(ring: RingWriter, pool_name: str, tmp
     try:
         stats_path = tmp_path / "state" / "stats" / f"{worker_name('people')}.json"
         assert wait_for(lambda: read_page(pool_name, worker_name("people")), 60), \
-            "worker never published its status page (model not loaded?)"
+            "worker never published its telemetry page (model not loaded?)"
         write_walk(ring, writing)
         events_path = tmp_path / "events.jsonl"
         events = wait_for(lambda: [e for e in read_events(events_path) if e["type"] == "end"]
@@ -134,7 +134,7 @@ def test_missing_ring_is_waited_for_with_heartbeats(pool_name: str, tmp_path: Pa
         return (read_page(pool_name, worker_name("people")) or {}).get("updated_mono", 0.0)
     try:
         first = wait_for(beat, 60)
-        assert wait_for(lambda: beat() > first, 10), "status page not refreshed"
+        assert wait_for(lambda: beat() > first, 10), "telemetry page not refreshed"
     finally:
         stop.set()
         worker.join(60)
