@@ -14,6 +14,7 @@ import pytest
 from kvs_pool.errors import RingUntrustedError
 from kvs_pool.pipeline.stats import PipelineStats
 from kvs_pool.publish.stats import PublishStats
+from kvs_pool.ring import sweep_stale
 from kvs_pool.telemetry_page import TelemetryPage, page_name, read_page
 from untrusted import UNTRUSTED, make_untrusted
 
@@ -89,3 +90,14 @@ def test_a_page_not_ours_or_not_0600_is_refused(pool_name: str, page: TelemetryP
     make_untrusted(path, change)
     with pytest.raises(RingUntrustedError, match="refusing" if change == "mode 0644" else "uid"):
         read_page(pool_name, WORKER)
+
+
+def test_a_killed_workers_page_is_swept_and_a_live_ones_kept(pool_name: str,
+                                                             page: TelemetryPage) -> None:
+    """The writer holds flock(LOCK_SH): the pool's start-up sweep leaves a live worker's page
+    and removes one whose process is gone (here: its mapping closed without the unlink)."""
+    assert sweep_stale(pool_name) == []
+    gone = TelemetryPage.create(pool_name, "inference-gone", ["front"], [])
+    gone.u.release(), gone.f.release(), gone.shm.close()      # no unlink: as if SIGKILLed
+    assert sweep_stale(pool_name) == [page_name(pool_name, "inference-gone")]
+    assert read_page(pool_name, WORKER) is not None
