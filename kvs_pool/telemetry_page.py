@@ -107,7 +107,7 @@ class TelemetryPage:
             remove_foreign(name, reason)
         page = cls(create_segment(name, _size(len(cameras), len(publishers))), cameras, publishers)
         page.u[1], page.u[2], page.u[3] = PAGE_VERSION, len(cameras), len(publishers)
-        for word, label in _name_slots(len(cameras), len(publishers), cameras, publishers):
+        for word, label in _name_slots(cameras, publishers):
             page.shm.buf[word * 8:(word + _NAME_WORDS) * 8] = _name_bytes(label)
         page.u[0] = MAGIC
         return page
@@ -129,14 +129,14 @@ class TelemetryPage:
         self.shm.close()
 
 
-def _name_slots(cameras: int, publishers: int, camera_ids: Sequence[str],
+def _name_slots(camera_ids: Sequence[str],
                 publisher_ids: Sequence[str]) -> list[tuple[int, str]]:
     """``(first word, name)`` of each record, cameras then publishers."""
     slots, word = [], _RECORDS
-    for label in camera_ids[:cameras]:
+    for label in camera_ids:
         slots.append((word, label))
         word += _NAME_WORDS + len(CAMERA)
-    for label in publisher_ids[:publishers]:
+    for label in publisher_ids:
         slots.append((word, label))
         word += _NAME_WORDS + len(PUBLISHER)
     return slots
@@ -160,8 +160,7 @@ def _values(doc: Mapping[str, Any], cameras: Sequence[str],
     records = ([(doc.get("cameras") or {}).get(c) or {} for c in cameras]
                + [(outbox.get("publishers") or {}).get(p) or {} for p in publishers])
     fams = [CAMERA] * len(cameras) + [PUBLISHER] * len(publishers)
-    for (word, _), rec, fam in zip(_name_slots(len(cameras), len(publishers), cameras,
-                                               publishers), records, fams):
+    for (word, _), rec, fam in zip(_name_slots(cameras, publishers), records, fams):
         out += [(word + _NAME_WORDS + i, _number(rec.get(k))) for i, k in enumerate(keys(fam))]
     return out
 
@@ -208,8 +207,7 @@ def _decode(raw: bytes, cameras: int, publishers: int) -> dict[str, Any]:
                               "count": cumulative[-1]},
         "outbox": _record(f, _OUTBOX, OUTBOX), "cameras": {}}
     doc["outbox"]["publishers"] = {}
-    for i, (word, _) in enumerate(_name_slots(cameras, publishers, ["?"] * cameras,
-                                              ["?"] * publishers)):
+    for i, (word, _) in enumerate(_name_slots(["?"] * cameras, ["?"] * publishers)):
         label = raw[word * 8:(word + _NAME_WORDS) * 8].rstrip(b"\0").decode(errors="replace")
         scope, fams = ((doc["cameras"], CAMERA) if i < cameras
                        else (doc["outbox"]["publishers"], PUBLISHER))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kvs_pool.errors import RingUntrustedError
+from kvs_pool.errors import RingError, RingUntrustedError
 from kvs_pool.pipeline.stats import PipelineStats
 from kvs_pool.publish.stats import PublishStats
 from kvs_pool.ring import sweep_stale
@@ -101,3 +101,14 @@ def test_a_killed_workers_page_is_swept_and_a_live_ones_kept(pool_name: str,
     gone.u.release(), gone.f.release(), gone.shm.close()      # no unlink: as if SIGKILLed
     assert sweep_stale(pool_name) == [page_name(pool_name, "inference-gone")]
     assert read_page(pool_name, WORKER) is not None
+
+
+def test_a_reader_never_takes_a_half_written_page(pool_name: str, page: TelemetryPage) -> None:
+    """Seqlock: while the writer's sequence word is odd (an update under way) no copy is
+    returned; once it is even again the reader gets the numbers."""
+    page.publish(_document())
+    page.u[4] += 1                                  # the writer is mid-update
+    with pytest.raises(RingError, match="never finished"):
+        read_page(pool_name, WORKER)
+    page.u[4] += 1
+    assert read_page(pool_name, WORKER)["cameras"]["front"]["frames_processed"] == 18
