@@ -57,8 +57,10 @@ def _target(args: argparse.Namespace) -> tuple[str, str, list[str]]:
 
 
 def _cameras_in_shm(pool: str) -> list[str]:
+    """Camera ids of the pool's rings (no camera id has a '.': telemetry pages are left out)."""
     prefix = f"{NAME_PREFIX}.{pool}."
-    return sorted(e[len(prefix):] for e in os.listdir(SHM_DIR) if e.startswith(prefix))
+    return sorted(e[len(prefix):] for e in os.listdir(SHM_DIR)
+                  if e.startswith(prefix) and "." not in e[len(prefix):])
 
 
 def _instance_target(config: Any, args: argparse.Namespace) -> tuple[str, str, list[str]]:

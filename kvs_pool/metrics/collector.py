@@ -7,10 +7,11 @@ Per camera (label ``camera_id``), the six metrics users already query::
     kvs_hls_read_errors_total kvs_hls_last_frame_timestamp  kvs_hls_connection_state
 
 plus ring and health gauges (``kvs_pool_ring_*``, ``kvs_pool_decode_fps``,
-``kvs_pool_camera_healthy``); per worker (labels ``worker``, ``kind``, ``camera_id``) the
-restart count, up/down, pending backoff delay and consecutive failures; per process (label
+``kvs_pool_camera_healthy``), ``kvs_pool_frames_skipped_total{camera_id, reason}`` (frames
+passed over on purpose, e.g. ``reason="sampling"``: not a fault); per worker (labels
+``worker``, ``kind``, ``camera_id``) the restart count, up/down, pending backoff delay and consecutive failures; per process (label
 ``worker``, the supervisor included) CPU seconds and resident memory from psutil; and the
-``<stats_dir>/<worker>.json`` files inference workers write, as typed families
+shared-memory telemetry pages of the inference workers, as typed families
 (``kvs_pool.metrics.worker_stats``: inference latency histogram, per-camera frame, detection
 and event counters, outbox counters and gauges).
 """
@@ -48,8 +49,6 @@ CAMERA_METRICS = (
      "0 disconnected, 1 connecting, 2 connected, 3 reconnecting, 4 error", "state"),
     ("kvs_pool_ring_frames_written_total", "counter", "Frames committed to the ring (sequence)",
      "write_seq"),
-    ("kvs_pool_ring_frames_dropped_total", "counter",
-     "Frames read from the source but not written (target_fps sampling, skipped)", "skipped"),
     ("kvs_pool_decode_fps", "gauge", "Frames per second written to the ring (EWMA)", "fps"),
     ("kvs_pool_ring_heartbeat_age_seconds", "gauge", "Seconds since the decoder's heartbeat",
      "heartbeat_age"),
@@ -75,13 +74,17 @@ class PoolCollector(Collector):
         yield from self._camera_metrics(workers)
         yield from self._worker_metrics(workers)
         yield from self._process_metrics(workers)
-        yield from stats_families(self.view.stats_dir)
+        yield from stats_families(self.view.pool)
         yield build_info()
 
     def _camera_metrics(self, workers: list[WorkerView]) -> Iterator[Metric]:
         families = [(_family(n, k, d, ["camera_id"]), attr) for n, k, d, attr in CAMERA_METRICS]
         healthy = GaugeMetricFamily("kvs_pool_camera_healthy", "1 if the camera passes /healthz",
                                     labels=["camera_id"])
+        skipped = CounterMetricFamily(
+            "kvs_pool_frames_skipped_total", "Frames read from the source and deliberately not "
+            "written, by reason (sampling: target_fps below the stream's rate)",
+            labels=["camera_id", "reason"])
         decoders = {w.camera_id: w for w in workers if w.kind == "decoder"}
         for camera_id in self.view.camera_ids():
             status = self.view.ring_status(camera_id)
@@ -91,8 +94,9 @@ class PoolCollector(Collector):
             if status is not None:
                 for family, attr in families:
                     family.add_metric([camera_id], _finite(getattr(status, attr)))
+                skipped.add_metric([camera_id, "sampling"], float(status.skipped))
         yield from (family for family, _ in families)
-        yield healthy
+        yield from (skipped, healthy)
 
     def _worker_metrics(self, workers: list[WorkerView]) -> Iterator[Metric]:
         labels = ["worker", "kind", "camera_id"]

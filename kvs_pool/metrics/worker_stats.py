@@ -1,166 +1,107 @@
-"""Prometheus families from the inference workers' stats files, read at scrape time.
+"""Prometheus families from the inference workers' telemetry pages, read at scrape time.
 
-Each ``<stats_dir>/<worker>.json`` (layout: ``kvs_pool.pipeline.stats`` plus the outbox's
-``snapshot_stats()`` under ``"outbox"``) becomes typed samples; the ``worker`` label is the
-file's name (the supervisor's name for the worker, as in ``kvs_pool_worker_up``)::
-
-    kvs_pool_inference_seconds{worker}                  histogram (cumulative buckets, +Inf)
-    kvs_pool_inference_frames_{processed,skipped_motion,missed,torn}_total{worker, camera_id}
-    kvs_pool_detections_total{worker, camera_id}
-    kvs_pool_events_total{worker, camera_id, type="start"|"end"}
-    kvs_pool_presences_silenced_total{worker, camera_id}
-    kvs_pool_inference_last_frame_timestamp{worker, camera_id}        gauge, Unix s
-    kvs_pool_outbox_events_{queued,refused,dropped}_total{worker}
-    kvs_pool_outbox_{depth,depth_bytes,oldest_undelivered_age_seconds}{worker}   gauges
-    kvs_pool_outbox_{delivered,failures,retries,rejected}_total{worker, publisher}
-    kvs_pool_worker_stat{worker, stat}                  gauge: every other number
-
-Numbers the tables below do not name (``pid``, ``updated_wall``, a key a newer worker adds)
-stay visible in the generic gauge, nested keys joined with ``_``; once a key gets a typed family
-it leaves the generic one. A file that cannot be read or parsed, or whose root is not an
-object, is skipped (debug log); so is a histogram whose buckets are not cumulative numbers.
+Each worker's shared-memory page (``kvs_pool.telemetry_page``; its document has the
+``kvs_pool.pipeline.stats`` layout plus the outbox's ``snapshot_stats()`` under ``"outbox"``)
+becomes the families ``kvs_pool.telemetry`` declares (name, type, help, labels, document key),
+and only those; the ``worker`` label is the page's worker (the supervisor's name for it, as in
+``kvs_pool_worker_up``). A page that is not ours, not 0600 or unreadable is skipped (warning);
+a histogram whose buckets are not cumulative numbers (debug log) and a value that is not a
+number are left out.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily, Metric)
 from prometheus_client.utils import floatToGoString
 
-__all__ = ["stats_families", "read_stats_dir", "CAMERA_FIELDS", "OUTBOX_FIELDS",
-           "PUBLISHER_FIELDS"]
+from kvs_pool.errors import RingError
+from kvs_pool.telemetry import CAMERA, INFERENCE_SECONDS, OUTBOX, PUBLISHER, Family
+from kvs_pool.telemetry_page import page_workers, read_page
+
+__all__ = ["stats_families", "read_pages"]
 
 log = logging.getLogger(__name__)
 
-# stats-file key (per camera) -> family name, kind, help, extra label value (type) or None
-CAMERA_FIELDS: dict[str, tuple[str, str, str, str | None]] = {
-    "frames_processed": ("kvs_pool_inference_frames_processed_total", "counter",
-                         "Frames the detector ran on", None),
-    "frames_skipped_motion": ("kvs_pool_inference_frames_skipped_motion_total", "counter",
-                              "Frames the motion gate stopped before the detector", None),
-    "frames_missed": ("kvs_pool_inference_frames_missed_total", "counter",
-                      "Frames the camera produced that the worker never looked at", None),
-    "frames_torn": ("kvs_pool_inference_frames_torn_total", "counter",
-                    "Frames overwritten while being read (results dropped)", None),
-    "detections": ("kvs_pool_detections_total", "counter", "Objects detected", None),
-    "events_start": ("kvs_pool_events_total", "counter", "Presence events emitted", "start"),
-    "events_end": ("kvs_pool_events_total", "counter", "Presence events emitted", "end"),
-    "presences_silenced": ("kvs_pool_presences_silenced_total", "counter",
-                           "Presences confirmed inside the cool-down (no events)", None),
-    "last_frame_ts": ("kvs_pool_inference_last_frame_timestamp", "gauge",
-                      "Capture time (Unix s) of the last frame the worker looked at", None),
-}
-# outbox key -> family name, kind, help
-OUTBOX_FIELDS: dict[str, tuple[str, str, str]] = {
-    "queued": ("kvs_pool_outbox_events_queued_total", "counter", "Events accepted by the outbox"),
-    "refused": ("kvs_pool_outbox_events_refused_total", "counter",
-                "Events refused because the outbox was full"),
-    "dropped": ("kvs_pool_outbox_events_dropped_total", "counter",
-                "Accepted events dropped before delivery"),
-    "depth": ("kvs_pool_outbox_depth", "gauge", "Undelivered events in the outbox"),
-    "depth_bytes": ("kvs_pool_outbox_depth_bytes", "gauge",
-                    "Bytes of the undelivered events (snapshots included)"),
-    "oldest_undelivered_age_s": ("kvs_pool_outbox_oldest_undelivered_age_seconds", "gauge",
-                                 "Seconds since the oldest undelivered event was accepted"),
-}
-# outbox publisher key -> family name, help (all counters)
-PUBLISHER_FIELDS: dict[str, tuple[str, str]] = {
-    "delivered": ("kvs_pool_outbox_delivered_total", "Events delivered by the publisher"),
-    "failures": ("kvs_pool_outbox_failures_total", "Failed deliveries of an event"),
-    "retries": ("kvs_pool_outbox_retries_total", "Deliveries that were retries"),
-    "rejected": ("kvs_pool_outbox_rejected_total",
-                 "Events the destination refused for good (e.g. a webhook's 4xx); not retried"),
-}
-HISTOGRAM_KEY = "inference_seconds"
-GENERIC = "kvs_pool_worker_stat"
-
-
-def stats_families(directory: str | None) -> list[Metric]:
-    """Every family above, filled from the stats files in ``directory`` (empty if none)."""
+def stats_families(pool: str) -> list[Metric]:
+    """Every schema family, filled from the telemetry pages of ``pool``'s workers."""
     families = _Families()
-    for worker, doc in read_stats_dir(directory):
+    for worker, doc in read_pages(pool):
         families.add_worker(worker, doc)
     return [families.histogram, *families.by_name.values()]
 
 
-def read_stats_dir(directory: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(worker, document)`` of each readable ``<worker>.json``, by worker name."""
-    if not directory or not os.path.isdir(directory):
-        return
-    for entry in sorted(os.listdir(directory)):
-        if not entry.endswith(".json") or entry.startswith("."):
-            continue
-        path = os.path.join(directory, entry)
+def read_pages(pool: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(worker, stats document)`` of each readable telemetry page, by worker name."""
+    for worker in page_workers(pool):
         try:
-            with open(path, encoding="utf-8") as fh:
-                doc = json.load(fh)
-        except (OSError, ValueError, RecursionError) as exc:  # gone, partial, not JSON
-            log.debug("skipping stats file %s: %s", path, exc)
+            doc = read_page(pool, worker)
+        except (RingError, ValueError) as exc:   # not ours, not 0600, torn or malformed
+            log.warning("skipping the telemetry page of %s: %s", worker, exc)
             continue
-        if isinstance(doc, dict):
-            yield entry[:-5], doc
-        else:
-            log.debug("skipping stats file %s: not a JSON object", path)
+        if doc is not None:
+            yield worker, doc
 
 
 class _Families:
-    """The families of one scrape: the histogram, the others keyed by name (stable order)."""
+    """The families of one scrape, one per schema name (declaration order)."""
 
     def __init__(self) -> None:
         self.histogram = HistogramMetricFamily(
-            "kvs_pool_inference_seconds", "Seconds the detector took per frame",
-            labels=["worker"])
+            INFERENCE_SECONDS.name, INFERENCE_SECONDS.help, labels=["worker"])
         self.by_name: dict[str, Metric] = {}
-        for name, kind, doc, kind_label in CAMERA_FIELDS.values():
-            labels = ["worker", "camera_id"] + (["type"] if kind_label else [])
-            self._declare(name, kind, doc, labels)
-        for name, kind, doc in OUTBOX_FIELDS.values():
-            self._declare(name, kind, doc, ["worker"])
-        for name, doc in PUBLISHER_FIELDS.values():
-            self._declare(name, "counter", doc, ["worker", "publisher"])
-        self._declare(GENERIC, "gauge", "Numbers of the workers' stats files without a "
-                      "metric of their own (nested keys joined with '_')", ["worker", "stat"])
-
-    def _declare(self, name: str, kind: str, doc: str, labels: list[str]) -> None:
-        if name not in self.by_name:
-            cls = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
-            self.by_name[name] = cls(name, doc, labels=labels)
+        for family in (*CAMERA, *OUTBOX, *PUBLISHER):
+            if family.name not in self.by_name:
+                cls = CounterMetricFamily if family.kind == "counter" else GaugeMetricFamily
+                self.by_name[family.name] = cls(family.name, family.help,
+                                                labels=["worker", *family.labels])
 
     def add_worker(self, worker: str, doc: Mapping[str, Any]) -> None:
-        histogram = doc.get(HISTOGRAM_KEY)
+        histogram = doc.get(INFERENCE_SECONDS.key)
         if isinstance(histogram, Mapping):
             self._add_histogram(worker, histogram)
-        for path, value in _numeric_leaves(doc):
-            if path[0] != HISTOGRAM_KEY:
-                name, labels = _route(path) or (GENERIC, ["_".join(path)])
-                self.by_name[name].add_metric([worker, *labels], value)
+        for scope, families in _scopes(doc):
+            for family in families:
+                value = scope.values.get(family.key)
+                if _is_number(value):
+                    labels = [worker, *scope.labels, *family.fixed.values()]
+                    self.by_name[family.name].add_metric(labels, float(value))
 
     def _add_histogram(self, worker: str, doc: Mapping[str, Any]) -> None:
         buckets = _cumulative_buckets(doc)
         total = doc.get("sum")
         if buckets is None or not _is_number(total):
-            log.debug("worker %s: skipping malformed %s %r", worker, HISTOGRAM_KEY, doc)
+            log.debug("worker %s: skipping malformed %s %r", worker, INFERENCE_SECONDS.key, doc)
             return
         self.histogram.add_metric([worker], buckets, float(total))
 
 
-def _route(path: tuple[str, ...]) -> tuple[str, list[str]] | None:
-    """The typed family of one leaf and its labels after ``worker``; None if none names it."""
-    if len(path) == 3 and path[0] == "cameras" and path[2] in CAMERA_FIELDS:
-        name, _, _, kind_label = CAMERA_FIELDS[path[2]]
-        return name, [path[1]] + ([kind_label] if kind_label else [])
-    if len(path) == 2 and path[0] == "outbox" and path[1] in OUTBOX_FIELDS:
-        return OUTBOX_FIELDS[path[1]][0], []
-    if len(path) == 4 and path[:2] == ("outbox", "publishers") and path[3] in PUBLISHER_FIELDS:
-        return PUBLISHER_FIELDS[path[3]][0], [path[2]]
-    return None
+@dataclass(frozen=True)
+class _Scope:
+    """One mapping of a worker's document and the label values it stands for."""
+
+    values: Mapping[str, Any]
+    labels: tuple[str, ...] = ()
+
+
+def _scopes(doc: Mapping[str, Any]) -> Iterator[tuple[_Scope, tuple[Family, ...]]]:
+    """Each (camera, outbox, publisher) mapping of ``doc`` with the families read from it."""
+    for camera_id, counters in _mapping(doc.get("cameras")).items():
+        yield _Scope(_mapping(counters), (str(camera_id),)), CAMERA
+    outbox = _mapping(doc.get("outbox"))
+    yield _Scope(outbox), OUTBOX
+    for publisher, counters in _mapping(outbox.get("publishers")).items():
+        yield _Scope(_mapping(counters), (str(publisher),)), PUBLISHER
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _cumulative_buckets(doc: Mapping[str, Any]) -> list[tuple[str, float]] | None:
@@ -181,16 +122,6 @@ def _cumulative_buckets(doc: Mapping[str, Any]) -> list[tuple[str, float]] | Non
             later < earlier for earlier, later in zip(counts, counts[1:])):
         return None
     return [(floatToGoString(bound), float(count)) for bound, count in pairs]
-
-
-def _numeric_leaves(doc: Mapping[str, Any]) -> Iterator[tuple[tuple[str, ...], float]]:
-    """``(key path, value)`` of each number in ``doc``, depth first in file order."""
-    for key, value in doc.items():
-        if isinstance(value, Mapping):
-            for path, leaf in _numeric_leaves(value):
-                yield (str(key), *path), leaf
-        elif _is_number(value):
-            yield (str(key),), float(value)
 
 
 def _is_number(value: Any) -> bool:

@@ -1,8 +1,9 @@
-"""Counters and the inference latency histogram of a pipeline, and their stats file.
+"""Counters and the inference latency histogram of a pipeline, and their stats document.
 
-The worker writes ``to_dict()`` to ``<state_dir>/stats/<worker>.json`` about once a second
-(atomically: temp file + rename; 0600, see ``kvs_pool.private_files``); the parent's metrics
-collector reads it at scrape time.
+The worker publishes ``to_dict()`` on its telemetry page (``kvs_pool.telemetry_page``) about once
+a second, where the parent's metrics collector reads it at scrape time, and writes it to
+``<state_dir>/stats/<worker>.json`` at exit (atomically: temp file + rename; 0600, see
+``kvs_pool.private_files``).
 File layout (all counters are totals since the worker started)::
 
     {"worker": "people", "pid": 123, "updated_wall": 1.7e9, "updated_mono": 53.2,
@@ -17,8 +18,9 @@ File layout (all counters are totals since the worker started)::
 motion gate stopped, ``frames_missed`` those the camera produced that the worker never looked at
 (it always takes the newest frame), ``frames_torn`` those overwritten while being read (results
 dropped), ``presences_silenced`` presences confirmed inside the cool-down (no events).
-Histogram buckets are cumulative, Prometheus style, keyed by upper bound; the parent's
-``kvs_pool.metrics.worker_stats`` turns them into the ``kvs_pool_inference_seconds`` histogram.
+Histogram buckets are cumulative, Prometheus style, keyed by upper bound. The keys and the
+families they become (``kvs_pool_inference_seconds`` and the per-camera counters) are declared
+in ``kvs_pool.telemetry``; ``pid`` and the update times are not exported.
 """
 
 from __future__ import annotations
@@ -32,10 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from kvs_pool.private_files import write_private_atomic
+from kvs_pool.telemetry import LATENCY_BUCKETS
 
 __all__ = ["LATENCY_BUCKETS", "LatencyHistogram", "CameraCounters", "PipelineStats", "write_json_atomic"]
-
-LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5)
 
 
 @dataclass
@@ -61,7 +62,7 @@ class LatencyHistogram:
 
 @dataclass
 class CameraCounters:
-    """Per-camera totals."""
+    """Per-camera totals; the fields are ``kvs_pool.telemetry.CAMERA``'s keys, in its order."""
 
     frames_processed: int = 0
     frames_skipped_motion: int = 0

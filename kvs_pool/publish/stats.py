@@ -14,10 +14,12 @@ import threading
 from collections import Counter
 from typing import Any
 
+from kvs_pool.telemetry import OUTBOX_TOTALS, PUBLISHER, keys
+
 __all__ = ["PublishStats"]
 
-_TOTALS = ("queued", "refused", "dropped")
-_PER_PUBLISHER = ("delivered", "failures", "retries", "rejected")
+_TOTALS = keys(OUTBOX_TOTALS)        # the keys and their families: kvs_pool.telemetry
+_PER_PUBLISHER = keys(PUBLISHER)
 
 
 class PublishStats:

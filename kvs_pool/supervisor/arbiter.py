@@ -23,6 +23,7 @@ from kvs_pool.config import PoolConfig, load_config
 from kvs_pool.errors import KvsPoolError
 from kvs_pool.metrics import MetricsServer, WorkerView
 from kvs_pool.ring import RingStatus, sweep_stale
+from kvs_pool.telemetry_page import read_page
 from kvs_pool.supervisor import sdnotify
 from kvs_pool.supervisor.child import ChildArgs, set_title
 from kvs_pool.supervisor.emulator import EmbeddedEmulator
@@ -309,13 +310,13 @@ class Arbiter:
         """Monotonic time the worker last proved progress (0: never)."""
         if slot.spec.kind == "decoder" and slot.spec.camera_id and slot.handle:
             return self._ring_heartbeat(slot)
-        if not self.stats_dir:
+        try:  # other workers: the CLOCK_MONOTONIC stamp of their telemetry page (not a file's
+            # mtime: a wall-clock step would make the worker look hung or alive)
+            doc = read_page(self.pool, slot.spec.name)
+        except RingError as exc:
+            log.warning("%s: %s", slot.spec.name, exc)
             return 0.0
-        try:  # other workers: their stats file's mtime (wall clock, mapped onto monotonic)
-            mtime = os.stat(os.path.join(self.stats_dir, f"{slot.spec.name}.json")).st_mtime
-        except FileNotFoundError:
-            return 0.0
-        return now - max(time.time() - mtime, 0.0)
+        return float(doc["updated_mono"]) if doc else 0.0
 
     def _ring_heartbeat(self, slot: WorkerSlot) -> float:
         """A decoder's last beat from its ring header (0: none from this process).

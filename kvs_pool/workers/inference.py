@@ -14,8 +14,11 @@ Config sections become the steps' parameters in ``workers.params`` (explicit,
 field by field). Start events carry the images the S3 publishers ask for (``build_renderer``; none without
 one). Events go to the worker's durable outbox (``<outbox.path stem>.<worker>.sqlite3``, see
 ``kvs_pool.publish``) drained by the publish loop in a thread of this process. About once a
-second the worker writes ``<state_dir>/stats/<worker>.json`` (``pipeline.stats`` layout plus
-outbox counters): the parent's metrics read it, and its mtime is the worker's heartbeat. Exit codes: ``kvs_pool.workers``.
+second the worker rewrites its shared-memory telemetry page (``kvs_pool.telemetry_page``:
+``pipeline.stats`` numbers plus outbox counters): the parent's metrics read it, and its
+CLOCK_MONOTONIC stamp is the worker's heartbeat (immune to wall-clock steps). At exit the page
+is unlinked and the last numbers are left in ``<state_dir>/stats/<worker>.json``.
+Exit codes: ``kvs_pool.workers``.
 
 The confirmation's open presences survive a restart (crash, stall, reload): they are saved to
 ``<state_dir>/confirm/<worker>.json`` (atomically) whenever a presence opens or closes, at most
@@ -44,6 +47,7 @@ from kvs_pool.pipeline import Detector, LogSink, MotionDetector, Pipeline, YoloD
 from kvs_pool.pipeline.events import EventSink
 from kvs_pool.pipeline.runner import Renderer
 from kvs_pool.pipeline.stats import write_json_atomic
+from kvs_pool.telemetry_page import TelemetryPage
 from kvs_pool.workers import EXIT_CONFIG, EXIT_OK, EXIT_ORPHANED
 from kvs_pool.workers.params import (
     camera_setups, motion_params, publishing_params, yolo_params,
@@ -60,7 +64,8 @@ _IDLE_WAIT_S = 0.1
 
 
 def worker_name(pipeline: str) -> str:
-    """The supervisor's name for a pipeline's worker (also its stats file's name)."""
+    """The supervisor's name for a pipeline's worker (also its telemetry page's and stats
+    file's)."""
     return f"inference-{pipeline}"
 
 
@@ -167,6 +172,8 @@ class _Worker:
         self._restore_confirm()
         self.next_stats = 0.0
         self.orphaned = False
+        publishers = list(self.publishing.stats().get("publishers", {}))
+        self.page = TelemetryPage.create(config.pool.name, self.name, pipe.cameras, publishers)
 
     def run(self) -> int:
         """Process frames until ``stop`` is set (or the supervisor is gone)."""
@@ -243,11 +250,13 @@ class _Worker:
             self.save_confirm()
             self.next_stats = time.monotonic() + STATS_INTERVAL_S
 
-    def write_stats(self) -> None:
-        """The stats file: pipeline counters, histogram, outbox counters."""
+    def write_stats(self, final: bool = False) -> None:
+        """The telemetry page (and at exit the stats file): pipeline counters, histogram, outbox."""
         doc = self.pipeline.stats.to_dict(self.name, self.pipeline.detector.name)
         doc["outbox"] = self.publishing.stats()
-        write_json_atomic(self.stats_path, doc)
+        self.page.publish(doc)
+        if final:
+            write_json_atomic(self.stats_path, doc)
 
     def _restore_confirm(self) -> None:
         """Reopen the presences the previous run of this worker left open."""
@@ -278,7 +287,10 @@ class _Worker:
         for feed in self.feeds:
             self._detach(feed)
         self.save_confirm()
-        self.write_stats()
+        try:
+            self.write_stats(final=True)
+        finally:
+            self.page.close()
         self.publishing.close(self.config.pool.shutdown_timeout_s / 2)
         self.pipeline.close()
 

@@ -15,6 +15,7 @@ from ringtools import put
 from kvs_pool.metrics import WorkerView
 from kvs_pool.ring import ConnectionState, RingGeometry, RingWriter, create_ring
 from kvs_pool.supervisor.statefile import write_state
+from kvs_pool.telemetry_page import TelemetryPage
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -45,7 +46,13 @@ def test_status_table_from_rings_and_state_file(rings: str, tmp_path) -> None:
              WorkerView(name="inference-people", kind="inference", camera_id=None, pid=7,
                         up=True, restarts=5, failures=0, backoff_s=0.0)]
     write_state(str(tmp_path), rings, views, {})
-    result = _cli("status", "--pool", rings, "--state-dir", str(tmp_path))
+    page = TelemetryPage.create(rings, "inference-people", ["c1"], [])   # not a camera
+    try:
+        result = _cli("status", "--pool", rings, "--state-dir", str(tmp_path))
+        doc = json.loads(_cli("status", "--pool", rings, "--state-dir", str(tmp_path),
+                              "--json").stdout)
+    finally:
+        page.close()
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["CAMERA", "STATE", "FPS"]
@@ -55,8 +62,6 @@ def test_status_table_from_rings_and_state_file(rings: str, tmp_path) -> None:
     assert "disconnected" in c2 and "never" in c2 and "retry in 20s" in c2
     worker = next(line for line in lines if line.startswith("inference-people"))
     assert worker.split() == ["inference-people", "inference", "up", "5"]
-    doc = json.loads(_cli("status", "--pool", rings, "--state-dir", str(tmp_path),
-                          "--json").stdout)
     assert [c["camera_id"] for c in doc["cameras"]] == ["c1", "c2"]
     assert doc["cameras"][0]["frames"] == 3
 

@@ -1,12 +1,13 @@
-"""Inference workers' stats files through the pool's collector: a file written by the real
-writers (``pipeline.stats`` + the outbox's ``snapshot_stats``) becomes a Prometheus histogram and
-typed per-camera and outbox counters; bad files are skipped without breaking the scrape."""
+"""Inference workers' telemetry pages through the pool's collector: what the real writers put
+there (``pipeline.stats`` + the outbox's ``snapshot_stats``) becomes a Prometheus histogram and
+typed per-camera and outbox counters, and nothing else; a page that is not ours or not 0600 is
+skipped without breaking the scrape."""
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kvs_pool.errors import PublishError
 from kvs_pool.metrics import PoolCollector, WorkerView
-from kvs_pool.pipeline.stats import PipelineStats, write_json_atomic
+from kvs_pool.pipeline.stats import CameraCounters, PipelineStats
 from kvs_pool.publish import Outbox, OutboxParams
 from kvs_pool.publish.base import Outcome
 from kvs_pool.ring import RingStatus
+from kvs_pool import telemetry
+from kvs_pool.telemetry_page import TelemetryPage, page_name
+from untrusted import UNTRUSTED, make_untrusted
 
 PUBLISHER = "jsonl:events"
 LATENCIES = (0.003, 0.004, 0.015, 0.3, 3.0)
@@ -26,10 +30,10 @@ LATENCIES = (0.003, 0.004, 0.015, 0.3, 3.0)
 
 @dataclass
 class StatsOnlyPool:
-    """A PoolView with no cameras or workers: only its stats directory."""
+    """A PoolView with no cameras or workers: only its name (its telemetry pages)."""
 
-    stats_dir: str | None
-    pool: str = "stats-test"
+    pool: str
+    stats_dir: str | None = None
 
     def workers(self) -> list[WorkerView]:
         return []
@@ -41,10 +45,10 @@ class StatsOnlyPool:
         return None
 
 
-def _scrape(stats_dir: str | None) -> dict:
+def _scrape(pool: str) -> dict:
     """``{family name: family}`` of one scrape through ``PoolCollector``."""
     registry = CollectorRegistry()
-    registry.register(PoolCollector(StatsOnlyPool(stats_dir)))
+    registry.register(PoolCollector(StatsOnlyPool(pool)))
     text = generate_latest(registry).decode()
     return {family.name: family for family in text_string_to_metric_families(text)}
 
@@ -67,8 +71,17 @@ def _outbox_stats(tmp_path: Path) -> dict:
         return box.snapshot_stats()
 
 
-def _write_worker_stats(tmp_path: Path, worker: str) -> Path:
-    """The stats file as ``InferenceWorker.write_stats`` writes it."""
+@pytest.fixture
+def pages(pool_name: str) -> Iterator[list[TelemetryPage]]:
+    """Telemetry pages the test creates, closed (unlinked) at its end."""
+    created: list[TelemetryPage] = []
+    yield created
+    for page in created:
+        page.close()
+
+
+def _write_worker_stats(tmp_path: Path, pool: str, worker: str, pages: list) -> Path:
+    """The telemetry page as ``InferenceWorker.write_stats`` writes it; returns its path."""
     stats = PipelineStats()
     front, yard = stats.camera("front"), stats.camera("yard")
     front.frames_processed, front.frames_skipped_motion, front.frames_missed = 18, 4, 93
@@ -78,15 +91,16 @@ def _write_worker_stats(tmp_path: Path, worker: str) -> Path:
     for seconds in LATENCIES:
         stats.inference.observe(seconds)
     doc = stats.to_dict(worker, "motion-mog2")
-    doc["outbox"] = _outbox_stats(tmp_path)
-    path = tmp_path / "stats" / f"{worker}.json"
-    write_json_atomic(path, doc)
-    return path
+    doc["outbox"] = _outbox_stats(tmp_path / worker)
+    page = TelemetryPage.create(pool, worker, ["front", "yard"], [PUBLISHER])
+    pages.append(page)
+    page.publish(doc)
+    return Path("/dev/shm", page_name(pool, worker))
 
 
-def test_histogram_from_the_real_writer(tmp_path) -> None:
-    _write_worker_stats(tmp_path, "inference-motion")
-    family = _scrape(str(tmp_path / "stats"))["kvs_pool_inference_seconds"]
+def test_histogram_from_the_real_writer(tmp_path, pool_name, pages) -> None:
+    _write_worker_stats(tmp_path, pool_name, "inference-motion", pages)
+    family = _scrape(pool_name)["kvs_pool_inference_seconds"]
     assert family.type == "histogram"
     buckets = {s.labels["le"]: s.value for s in family.samples
                if s.name == "kvs_pool_inference_seconds_bucket"}
@@ -98,9 +112,9 @@ def test_histogram_from_the_real_writer(tmp_path) -> None:
         sum(LATENCIES))
 
 
-def test_camera_counters_carry_camera_id(tmp_path) -> None:
-    _write_worker_stats(tmp_path, "inference-motion")
-    families = _scrape(str(tmp_path / "stats"))
+def test_camera_counters_carry_camera_id(tmp_path, pool_name, pages) -> None:
+    _write_worker_stats(tmp_path, pool_name, "inference-motion", pages)
+    families = _scrape(pool_name)
 
     def front(name: str, **extra: str) -> float:
         labels = {"worker": "inference-motion", "camera_id": "front", **extra}
@@ -115,16 +129,16 @@ def test_camera_counters_carry_camera_id(tmp_path) -> None:
         assert front(name) == value, name
     assert front("kvs_pool_events", type="start") == 2
     assert front("kvs_pool_events", type="end") == 1
-    assert front("kvs_pool_inference_last_frame_timestamp") == 1795538496.5
+    assert front("kvs_pool_inference_last_frame_timestamp_seconds") == 1795538496.5
     processed = _values(families["kvs_pool_inference_frames_processed"])
     assert processed[(("camera_id", "yard"), ("worker", "inference-motion"))] == 5
     # the yard never saw a frame: last_frame_ts is null, so no sample rather than a fake 0
-    assert len(_values(families["kvs_pool_inference_last_frame_timestamp"])) == 1
+    assert len(_values(families["kvs_pool_inference_last_frame_timestamp_seconds"])) == 1
 
 
-def test_outbox_counters_and_gauges(tmp_path) -> None:
-    _write_worker_stats(tmp_path, "inference-motion")
-    families = _scrape(str(tmp_path / "stats"))
+def test_outbox_counters_and_gauges(tmp_path, pool_name, pages) -> None:
+    _write_worker_stats(tmp_path, pool_name, "inference-motion", pages)
+    families = _scrape(pool_name)
     worker = (("worker", "inference-motion"),)
     publisher = (("publisher", PUBLISHER), ("worker", "inference-motion"))
     for name, value in {"kvs_pool_outbox_events_queued": 2, "kvs_pool_outbox_events_refused": 1,
@@ -139,50 +153,40 @@ def test_outbox_counters_and_gauges(tmp_path) -> None:
     assert families["kvs_pool_outbox_events_queued"].type == "counter"
 
 
-def test_only_unnamed_numbers_stay_in_the_generic_gauge(tmp_path) -> None:
-    path = _write_worker_stats(tmp_path, "inference-motion")
-    doc = json.loads(path.read_text())
-    doc["gpu"] = {"memory_bytes": 1234}                     # a key a newer worker might add
-    doc["cameras"]["front"]["frames_blurred"] = 6
-    path.write_text(json.dumps(doc))
-    stats = {labels[0][1]: value for labels, value in
-             _values(_scrape(str(path.parent))["kvs_pool_worker_stat"]).items()}
-    assert stats["gpu_memory_bytes"] == 1234
-    assert stats["cameras_front_frames_blurred"] == 6
-    assert stats["pid"] == doc["pid"]
-    assert not [s for s in stats if s.startswith(("inference_seconds", "outbox"))
-                or s.endswith("frames_processed")], stats
+def test_only_schema_families_are_exported(tmp_path, pool_name, pages) -> None:
+    """No catch-all ``kvs_pool_worker_stat``: pid, update times and unknown keys stay out."""
+    _write_worker_stats(tmp_path, pool_name, "inference-motion", pages)
+    families = _scrape(pool_name)
+    assert "kvs_pool_worker_stat" not in families
+    declared = {f.name for f in (*telemetry.CAMERA, *telemetry.OUTBOX, *telemetry.PUBLISHER,
+                                 telemetry.INFERENCE_SECONDS)}
+    exported = {name + ("_total" if family.type == "counter" else "")
+                for name, family in families.items()
+                if any(s.labels.get("worker") == "inference-motion" for s in family.samples)}
+    assert exported == declared
 
 
-def test_bad_stats_files_are_skipped_and_the_scrape_works(tmp_path, caplog) -> None:
-    good = _write_worker_stats(tmp_path, "inference-good")
-    text = good.read_text()
-    (good.parent / "inference-partial.json").write_text(text[: len(text) // 2])
-    (good.parent / "inference-list.json").write_text("[1, 2, 3]")
-    for worker, bucket, value in (("inference-notcumulative", "0.01", 0),
-                                  ("inference-badbucket", "0.02", "many")):
-        doc = json.loads(text)
-        doc["inference_seconds"]["buckets"][bucket] = value
-        (good.parent / f"{worker}.json").write_text(json.dumps(doc))
-    with caplog.at_level(logging.DEBUG, logger="kvs_pool.metrics.worker_stats"):
-        families = _scrape(str(good.parent))
-    histogram_workers = {s.labels["worker"] for s in families["kvs_pool_inference_seconds"].samples}
-    assert histogram_workers == {"inference-good"}
-    processed = _values(families["kvs_pool_inference_frames_processed"])
-    assert {dict(k)["worker"] for k in processed} == {
-        "inference-good", "inference-notcumulative", "inference-badbucket"}
-    for skipped in ("inference-partial.json", "inference-list.json", "inference-notcumulative",
-                    "inference-badbucket"):
-        assert skipped in caplog.text, skipped
+def test_writers_use_the_schema_keys(tmp_path, pool_name, pages) -> None:
+    assert tuple(f.name for f in fields(CameraCounters)) == telemetry.keys(telemetry.CAMERA)
+    outbox = _outbox_stats(tmp_path)
+    assert set(telemetry.keys(telemetry.OUTBOX)) <= set(outbox)
+    assert set(outbox["publishers"][PUBLISHER]) == set(telemetry.keys(telemetry.PUBLISHER))
 
 
-def test_missing_stats_dir_and_missing_inf_bucket(tmp_path) -> None:
-    assert _scrape(str(tmp_path / "nowhere"))["kvs_pool_inference_seconds"].samples == []
-    assert _scrape(None)["kvs_pool_detections"].samples == []
-    stats = tmp_path / "stats"
-    stats.mkdir()
-    (stats / "inference-old.json").write_text(json.dumps(
-        {"inference_seconds": {"buckets": {"0.1": 1, "0.5": 3}, "sum": 0.9, "count": 4}}))
-    family = _scrape(str(stats))["kvs_pool_inference_seconds"]
-    buckets = {s.labels["le"]: s.value for s in family.samples if s.name.endswith("_bucket")}
-    assert buckets == {"0.1": 1, "0.5": 3, "+Inf": 4}
+@pytest.mark.parametrize("change", UNTRUSTED)
+def test_an_untrusted_page_is_skipped_and_the_scrape_works(tmp_path, pool_name, pages, caplog,
+                                                           change: str) -> None:
+    _write_worker_stats(tmp_path, pool_name, "inference-good", pages)
+    bad = _write_worker_stats(tmp_path, pool_name, "inference-bad", pages)
+    make_untrusted(bad, change)
+    with caplog.at_level(logging.WARNING, logger="kvs_pool.metrics.worker_stats"):
+        families = _scrape(pool_name)
+    workers = {s.labels["worker"] for s in families["kvs_pool_inference_seconds"].samples}
+    assert workers == {"inference-good"}
+    assert "inference-bad" in caplog.text and "refusing" in caplog.text
+
+
+def test_no_pages_no_samples(pool_name) -> None:
+    families = _scrape(pool_name)
+    assert families["kvs_pool_inference_seconds"].samples == []
+    assert families["kvs_pool_detections"].samples == []

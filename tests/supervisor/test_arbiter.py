@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import urllib.error
 import urllib.request
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from kvs_pool.backoff import BackoffPolicy
 from kvs_pool.config import parse_config
+from kvs_pool.pipeline.stats import PipelineStats
 from kvs_pool.supervisor import Arbiter, RunOptions, WorkerSpec
 from kvs_pool.supervisor.signals import SignalQueue
 from kvs_pool.supervisor.slot import WorkerSlot
+from kvs_pool.telemetry_page import TelemetryPage, page_name
 from kvs_pool.workers import EXIT_CONFIG
 from polling import wait_for
 
@@ -124,6 +128,36 @@ def test_worker_exiting_on_its_own_after_the_stall_limit_keeps_its_exit(arbiter,
     assert not [r for r in caplog.records if "hung" in r.getMessage()], caplog.text
     assert "failed permanently" in slot.last_exit, slot.last_exit
     assert slot.delay > 0.8 * 30 - 1
+
+
+def _beat(arb: Arbiter, slot: WorkerSlot, beat_mono: float, wall_step_s: float) -> None:
+    """The worker's telemetry page as the real writer makes it, stamped ``beat_mono``; the page
+    file's mtime then moved by ``wall_step_s``, as a step of the wall clock looks."""
+    page = TelemetryPage.create(arb.pool, slot.spec.name, ["c"], [])
+    try:
+        page.publish(PipelineStats().to_dict(slot.spec.name, "motion"))
+        page.f[6] = beat_mono                   # heartbeat_mono (see the layout)
+    finally:                                   # leave the page, as a live worker does
+        page.u.release(), page.f.release(), page.shm.close()
+    path = Path("/dev/shm", page_name(arb.pool, slot.spec.name))
+    mtime = path.stat().st_mtime + wall_step_s
+    os.utime(path, (mtime, mtime))
+
+
+def test_wall_clock_step_does_not_change_the_inference_heartbeat_verdict(arbiter) -> None:
+    """The heartbeat is the telemetry page's CLOCK_MONOTONIC stamp, never a file's mtime (wall
+    clock): a fresh beat after a 1 h forward step is fresh, a stale one after a backward step
+    is stale."""
+    slot = _add(arbiter, "inference-p", "obedient", heartbeat_timeout_s=5.0)
+    object.__setattr__(slot.spec, "kind", "inference")
+    arbiter.restart_due()
+    slot.started -= 100.0                       # past its startup grace
+    _beat(arbiter, slot, time.monotonic(), wall_step_s=-3600.0)
+    arbiter.check_stalls()
+    assert slot.retiring is None, "a fresh beat read as hung after a wall-clock step"
+    _beat(arbiter, slot, time.monotonic() - 60.0, wall_step_s=+3600.0)
+    arbiter.check_stalls()
+    assert slot.retiring == "stall", "a stale beat read as alive after a wall-clock step"
 
 
 def test_config_change_restart_is_not_counted_as_a_failure(arbiter, caplog) -> None:

@@ -21,6 +21,7 @@ import pytest
 from polling import wait_for
 from kvs_pool.config import parse_config
 from kvs_pool.ring import RingGeometry, RingWriter, create_ring
+from kvs_pool.telemetry_page import read_page
 from kvs_pool.workers import EXIT_CONFIG, EXIT_OK
 from kvs_pool.workers.inference import run_inference, worker_name
 
@@ -99,7 +100,8 @@ def test_a_walk_into_the_zone_is_one_event(ring: RingWriter, pool_name: str, tmp
     worker.start()
     try:
         stats_path = tmp_path / "state" / "stats" / f"{worker_name('people')}.json"
-        assert wait_for(stats_path.exists, 60), "worker never wrote its stats (model not loaded?)"
+        assert wait_for(lambda: read_page(pool_name, worker_name("people")), 60), \
+            "worker never published its telemetry page (model not loaded?)"
         write_walk(ring, writing)
         events_path = tmp_path / "events.jsonl"
         events = wait_for(lambda: [e for e in read_events(events_path) if e["type"] == "end"]
@@ -128,10 +130,11 @@ def test_missing_ring_is_waited_for_with_heartbeats(pool_name: str, tmp_path: Pa
     result: list[int] = []
     worker = threading.Thread(target=lambda: result.append(run_inference((config, "people"), stop)))
     worker.start()
-    stats_path = tmp_path / "state" / "stats" / f"{worker_name('people')}.json"
+    def beat() -> float:
+        return (read_page(pool_name, worker_name("people")) or {}).get("updated_mono", 0.0)
     try:
-        first = wait_for(lambda: stats_path.exists() and stats_path.stat().st_mtime_ns, 60)
-        assert wait_for(lambda: stats_path.stat().st_mtime_ns > first, 10), "stats not refreshed"
+        first = wait_for(beat, 60)
+        assert wait_for(lambda: beat() > first, 10), "telemetry page not refreshed"
     finally:
         stop.set()
         worker.join(60)
