@@ -1,6 +1,6 @@
 """Worker specs: what the supervisor runs, derived from a config, compared on reload.
 
-A ``WorkerSpec`` is generic: a name, a kind, an entry point ``"module:function"`` called as
+A ``WorkerSpec`` is generic: a name, a kind, an entry point (a module-level function) called as
 ``fn(payload, stop) -> exit code`` in a spawned process (see ``kvs_pool.workers``), a picklable
 payload, and the restart/stall settings. Specs compare by everything but the payload, plus a
 ``fingerprint`` of the part of the config the worker really uses, so on SIGHUP "changed" means
@@ -11,18 +11,20 @@ pipeline, its cameras or the pool/outbox/aws sections change. Adding a kind is o
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from kvs_pool.backoff import BackoffPolicy
 from kvs_pool.config import CameraConfig, PipelineConfig, PoolConfig
+from kvs_pool.workers import entries
 from kvs_pool.workers.decoder import DecoderArgs
 
 __all__ = ["WorkerSpec", "specs_from_config", "DECODER_ENTRY", "INFERENCE_ENTRY"]
 
-DECODER_ENTRY = "kvs_pool.workers.decoder:run_decoder"
-INFERENCE_ENTRY = "kvs_pool.workers.inference:run_inference"
+DECODER_ENTRY = entries.run_decoder
+INFERENCE_ENTRY = entries.run_inference
 # Dummy credentials for the embedded emulator: boto3 must sign, the emulator does not check.
 _MODEL_LOAD_S = 180.0   # an inference worker may convert/load a model before its first beat
 _EMULATOR_ENV = (("AWS_ACCESS_KEY_ID", "emulator"), ("AWS_SECRET_ACCESS_KEY", "emulator"))
@@ -37,7 +39,7 @@ class WorkerSpec:
 
     name: str
     kind: str
-    entry: str
+    entry: Callable[..., int]         # module-level fn(payload, stop) -> exit code
     payload: Any = field(compare=False)
     fingerprint: Any = None             # what the worker depends on (compared on reload)
     camera_id: str | None = None
@@ -88,7 +90,7 @@ def inference_spec(config: PoolConfig, pipeline: PipelineConfig) -> WorkerSpec:
 
 def inference_available() -> bool:
     """True once the pipeline package ships its worker entry point."""
-    return importlib.util.find_spec(INFERENCE_ENTRY.split(":")[0]) is not None
+    return importlib.util.find_spec(entries.INFERENCE_MODULE) is not None
 
 
 def specs_from_config(config: PoolConfig) -> dict[str, WorkerSpec]:

@@ -42,7 +42,7 @@ import sys
 import time
 
 from kvs_pool.supervisor.child import run_child, set_title
-from kvs_pool.workers import EXIT_CRASH, EXIT_ORPHANED
+from kvs_pool.exits import EXIT_CRASH, EXIT_ORPHANED
 
 __all__ = ["main", "recv_exact", "LENGTH", "PID"]
 

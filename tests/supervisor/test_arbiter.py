@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
+import fake_workers
+
 from kvs_pool.backoff import BackoffPolicy
 from kvs_pool.config import parse_config
 from kvs_pool.supervisor import Arbiter, RunOptions, WorkerSpec
@@ -41,7 +43,7 @@ def arbiter(pool_name: str, tmp_path) -> Iterator[Arbiter]:
 
 
 def _add(arb: Arbiter, name: str, entry: str, payload: object = None, **spec) -> WorkerSlot:
-    slot = WorkerSlot(WorkerSpec(name=name, kind="test", entry=f"fake_workers:{entry}",
+    slot = WorkerSlot(WorkerSpec(name=name, kind="test", entry=getattr(fake_workers, entry),
                                  payload=payload, backoff=POLICY, **spec))
     arb.slots[name] = slot
     return slot

@@ -17,7 +17,7 @@ POLICY = BackoffPolicy(initial_s=5, factor=2, max_s=60, jitter_low=0.8, jitter_h
 
 
 def _slot() -> WorkerSlot:
-    slot = WorkerSlot(WorkerSpec(name="w", kind="decoder", entry="m:f", payload=None,
+    slot = WorkerSlot(WorkerSpec(name="w", kind="decoder", entry=print, payload=None,
                                  backoff=POLICY))
     slot.backoff.rng = random.Random(7)
     return slot

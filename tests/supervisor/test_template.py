@@ -14,6 +14,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+
+import fake_workers
 from polling import wait_for
 
 from kvs_pool.config import parse_config
@@ -53,7 +55,7 @@ def templates(pool_name: str) -> Iterator[_Templates]:
 
 def _spawn(templates: Templates, entry: str, payload: object = None,
            extra: tuple[str, ...] = ()) -> ChildHandle:
-    args = ChildArgs(name="w", entry=f"fake_workers:{entry}", payload=payload,
+    args = ChildArgs(name="w", entry=getattr(fake_workers, entry), payload=payload,
                      parent_pid=os.getpid(), title=f"kvs-pool[{templates.pool}]: test w")
     return templates.spawn(args, extra)
 
