@@ -17,6 +17,7 @@ import fake_workers
 
 from kvs_pool.backoff import BackoffPolicy
 from kvs_pool.config import parse_config
+from kvs_pool.pool.runtime import PoolOptions, PoolRuntime, pool_arbiter
 from kvs_pool.supervisor import Arbiter, RunOptions, WorkerSpec
 from kvs_pool.supervisor.signals import SignalQueue
 from kvs_pool.supervisor.slot import WorkerSlot
@@ -30,16 +31,16 @@ POLICY = BackoffPolicy(initial_s=0.2, max_s=30, reset_after_s=60)
 def arbiter(pool_name: str, tmp_path) -> Iterator[Arbiter]:
     config = parse_config(f"pool: {{name: {pool_name}, state_dir: {tmp_path}}}\n"
                           "cameras: [{id: c, source: {url: 'http://127.0.0.1:9/x'}}]\n")
-    arb = Arbiter(config, RunOptions(kill_grace_s=0.5, tick_s=0.05))
-    arb._signals = SignalQueue()
+    runtime = PoolRuntime(config)
+    signals = SignalQueue()
+    arb = Arbiter(runtime, RunOptions(kill_grace_s=0.5, tick_s=0.05), signals)
     try:
         yield arb
     finally:
         arb.stop_workers(0.5)
         arb.templates.stop()
-        arb._signals.close()
-        arb._signals = None
-        arb.rings.unlink_all()
+        signals.close()
+        runtime.rings.unlink_all()
 
 
 def _add(arb: Arbiter, name: str, entry: str, payload: object = None, **spec) -> WorkerSlot:
@@ -109,7 +110,8 @@ def test_worker_detached_from_its_ring_is_not_hung_while_its_beat_is_fresh(arbit
     arbiter.restart_due()
     assert slot.up
     slot.started -= 100.0  # as if it had run for 100 s (> 20 s limit) before leaving
-    wait_for(lambda: (s := arbiter.rings.status("c")) and s.writer_starts and not s.producer_pid,
+    rings = arbiter.hooks.rings
+    wait_for(lambda: (s := rings.status("c")) and s.writer_starts and not s.producer_pid,
              what="the worker to detach from its ring")
     arbiter.check_stalls()
     assert slot.retiring is None and slot.kill_at is None
@@ -152,16 +154,16 @@ def test_healthz_is_not_healthy_before_the_cameras_have_started(pool_name, tmp_p
     config = parse_config(f"pool: {{name: {pool_name}, state_dir: {tmp_path}, "
                           "metrics: {port: 0}}\n"
                           "cameras: [{id: c, source: {url: 'http://127.0.0.1:9/x'}}]\n")
-    arb = Arbiter(config, RunOptions())
-    arb.start_metrics()
+    runtime = PoolRuntime(config)
+    runtime.start_metrics()
     try:
         with pytest.raises(urllib.error.HTTPError) as failed:
-            urllib.request.urlopen(arb.metrics.url + "/healthz", timeout=30)
+            urllib.request.urlopen(runtime.metrics.url + "/healthz", timeout=30)
         assert failed.value.code == 503
         body = json.loads(failed.value.read())
         assert body["healthy"] is False and "c" in body["unhealthy"]
     finally:
-        arb.metrics.stop()
+        runtime.metrics.stop()
 
 
 def test_start_warns_about_a_metrics_endpoint_beyond_loopback(pool_name, tmp_path,
@@ -169,8 +171,8 @@ def test_start_warns_about_a_metrics_endpoint_beyond_loopback(pool_name, tmp_pat
     config = parse_config(f"pool: {{name: {pool_name}, state_dir: {tmp_path}, "
                           "metrics: {host: 0.0.0.0, port: 0}}\n"
                           "cameras: [{id: c, source: {url: 'http://127.0.0.1:9/x'}}]\n")
-    arb = Arbiter(config, RunOptions(config_path="pool.yaml", kill_grace_s=0.5))
-    with caplog.at_level("WARNING", logger="kvs_pool.supervisor.arbiter"):
+    arb = pool_arbiter(config, PoolOptions(config_path="pool.yaml"), RunOptions(kill_grace_s=0.5))
+    with caplog.at_level("WARNING", logger="kvs_pool.pool.runtime"):
         try:
             arb.start()
         finally:

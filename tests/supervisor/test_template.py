@@ -21,9 +21,9 @@ from polling import wait_for
 from kvs_pool.config import parse_config
 from kvs_pool.errors import KvsPoolError
 from kvs_pool.supervisor.child import ChildArgs, ChildHandle
-from kvs_pool.supervisor.rings import RingSet
-from kvs_pool.supervisor.specs import KVS_PRELOAD
-from kvs_pool.supervisor.template import PRELOAD, Templates, WorkerTemplate
+from kvs_pool.pool.rings import RingSet
+from kvs_pool.pool.specs import KVS_PRELOAD, SHARED_PRELOAD
+from kvs_pool.supervisor.template import Templates, WorkerTemplate
 from kvs_pool.workers import EXIT_CONFIG, EXIT_OK
 from kvs_pool.workers.decoder import DecoderArgs
 
@@ -32,7 +32,7 @@ class _Templates(Templates):
     """The pool's templates, remembering the workers they forked for the clean-up."""
 
     def __init__(self, pool: str) -> None:
-        super().__init__(pool)
+        super().__init__(pool, SHARED_PRELOAD)
         self.handles: list[ChildHandle] = []
 
     def spawn(self, args: ChildArgs, extra: tuple[str, ...] = ()) -> ChildHandle:
@@ -143,7 +143,7 @@ def test_url_decoder_imports_neither_boto3_nor_onnxruntime(templates: Templates,
 def test_a_template_that_cannot_start_is_a_clear_error(pool_name: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
-    template = WorkerTemplate(pool_name, PRELOAD + ("dies_on_import",))
+    template = WorkerTemplate(pool_name, SHARED_PRELOAD + ("dies_on_import",))
     with pytest.raises(KvsPoolError, match=r"worker template did not load its modules: it "
                                            r"exited \(exited with code 7\)"):
         template.start()
