@@ -181,8 +181,8 @@ class Arbiter:
     def on_exit(self, slot: WorkerSlot, code: int) -> None:
         """A worker ended: log why, then remove, replace or schedule its restart."""
         handle, slot.handle = slot.handle, None
-        if handle is not None:
-            handle.close()
+        assert handle is not None  # only reaped slots end here
+        handle.close()
         now = time.monotonic()
         uptime = now - slot.started
         slot.last_exit = describe_exit(code, killed_by_us=slot.kill_at is not None)
@@ -214,9 +214,9 @@ class Arbiter:
         """Stop a worker on purpose (removed, replaced, hung): SIGTERM now, SIGKILL later."""
         slot.retiring, slot.next_spec = why, next_spec
         if slot.handle is None:  # not running (waiting for a restart): act at once
+            assert why in ("remove", "replace")  # only a running worker can hang
             slot.retiring = None
-            if why in ("remove", "replace"):
-                self.finish_retirement(slot, why, time.monotonic())
+            self.finish_retirement(slot, why, time.monotonic())
             return
         if slot.kill_at is None:
             slot.handle.terminate()

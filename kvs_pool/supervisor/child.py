@@ -110,7 +110,8 @@ def set_title(title: str) -> None:
         setproctitle.setproctitle(title)
 
 
-def _set_parent_death_signal(parent_pid: int) -> None:
+def _set_parent_death_signal(  # pragma: no cover - after the fork, in the worker
+        parent_pid: int) -> None:
     """Have the kernel SIGTERM us when the supervisor dies; exit now if it already has."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -122,7 +123,8 @@ def _set_parent_death_signal(parent_pid: int) -> None:
         raise SystemExit(EXIT_ORPHANED)
 
 
-def _install_signals(stop: threading.Event) -> None:
+def _install_signals(  # pragma: no cover - after the fork, in the worker
+        stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -130,7 +132,8 @@ def _install_signals(stop: threading.Event) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
-def _prepare(args: ChildArgs) -> threading.Event:
+def _prepare(  # pragma: no cover - after the fork, in the worker
+        args: ChildArgs) -> threading.Event:
     """Title, logging, environment and signals of the worker; returns its stop event."""
     set_title(args.title)
     configure(args.log_level, args.log_format)
@@ -146,7 +149,7 @@ def _prepare(args: ChildArgs) -> threading.Event:
     return stop
 
 
-def _exit_code(exc: SystemExit) -> int:
+def _exit_code(exc: SystemExit) -> int:  # pragma: no cover - after the fork, in the worker
     """``sys.exit(x)`` as the interpreter would exit: None -> 0, int -> itself, else 1."""
     if exc.code is None or isinstance(exc.code, int):
         return int(exc.code or 0)
@@ -154,7 +157,7 @@ def _exit_code(exc: SystemExit) -> int:
     return EXIT_CRASH
 
 
-def run_child(args: ChildArgs) -> int:
+def run_child(args: ChildArgs) -> int:  # pragma: no cover - after the fork, in the worker
     """In the worker: prepare it, run the entry point; returns the process's exit code."""
     stop = _prepare(args)
     try:

@@ -5,16 +5,20 @@ hangs; ``report`` sees the table and a final ``stopped`` one before ``stop``."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import signal
 import time
 from collections.abc import Iterator, Sequence
 
 import pytest
+from polling import wait_for
 
 import fake_workers
 from kvs_pool.backoff import BackoffPolicy
 from kvs_pool.errors import KvsPoolError
 from kvs_pool.supervisor import Arbiter, RunOptions, WorkerSpec
+from kvs_pool.supervisor.child import ChildArgs, ChildHandle, set_title
 from kvs_pool.supervisor.hooks import Specs
 from kvs_pool.supervisor.signals import SignalQueue
 from kvs_pool.supervisor.view import WorkerView
@@ -150,3 +154,82 @@ def test_a_worker_whose_hooks_heartbeat_is_stale_is_replaced(arbiter: Arbiter, c
     with caplog.at_level("WARNING", logger="kvs_pool.supervisor.arbiter"):
         _tick_until(arbiter, lambda: slot.restarts == 1)
     assert "a stopped cleanly (exit 0) after" in caplog.text and "(hung)" in caplog.text
+
+
+def test_run_loops_until_sigterm_then_stops_the_pool(arbiter: Arbiter) -> None:
+    hooks = _hooks(arbiter)
+    os.kill(os.getpid(), signal.SIGTERM)  # queued by the arbiter's SignalQueue, read at the tick
+    assert arbiter.run() == 0
+    assert hooks.calls[0] == "start" and hooks.calls[-1] == "stop"
+    assert hooks.reports[-1][2] is True
+
+
+@pytest.mark.parametrize("next_spec", [None, "v2"])
+def test_a_worker_waiting_for_its_restart_is_removed_or_replaced_at_once(
+        arbiter: Arbiter, next_spec: str | None) -> None:
+    hooks = _hooks(arbiter)
+    hooks.refuse_prepare = True
+    arbiter.start()
+    assert arbiter.slots["a"].handle is None
+    hooks.next_specs = {"a": _spec("a", next_spec)} if next_spec else {}
+    arbiter.tick()
+    if next_spec:
+        assert arbiter.slots["a"].spec.fingerprint == "v2"
+    else:
+        assert not arbiter.slots and "removed a" in hooks.calls
+
+
+def test_a_removed_worker_that_ignores_sigterm_is_killed_after_the_grace(
+        arbiter: Arbiter, tmp_path, caplog) -> None:
+    hooks = _hooks(arbiter)
+    ready = tmp_path / "ignoring"
+    hooks.specs = {"a": dataclasses.replace(_spec("a"), entry=fake_workers.stubborn,
+                                            payload=str(ready))}
+    arbiter.start()
+    wait_for(ready.exists, what="the worker to ignore SIGTERM")
+    hooks.next_specs = {}
+    with caplog.at_level("WARNING", logger="kvs_pool.supervisor.arbiter"):
+        _tick_until(arbiter, lambda: not arbiter.slots)
+    assert "did not stop within 0.5 s of SIGTERM: SIGKILL" in caplog.text
+    assert "removed a" in hooks.calls
+
+
+def test_the_stall_check_leaves_an_exited_worker_to_the_reaper(arbiter: Arbiter) -> None:
+    hooks = _hooks(arbiter)
+    hooks.specs = {"a": dataclasses.replace(_spec("a"), entry=fake_workers.exit_with, payload=0)}
+    hooks.beat = 0.0  # never beats: it would be hung if it still ran
+    arbiter.start()
+    slot = arbiter.slots["a"]
+    wait_for(lambda: slot.handle.poll() is not None, what="the worker to exit")
+    arbiter.check_stalls()
+    assert slot.retiring is None
+
+
+def test_a_handle_on_a_process_that_is_not_ours(arbiter: Arbiter) -> None:
+    args = ChildArgs(name="x", entry=fake_workers.obedient, payload=None, parent_pid=1)
+    assert ChildHandle(args, 1).poll() == 255  # init is not our child: reported, not raised
+    gone = ChildHandle(args, 4194304 + 1)  # above any pid_max: no such process
+    gone.terminate()
+    assert gone._code is None
+    set_title("")  # an empty title changes nothing
+
+
+def test_a_hung_worker_removed_meanwhile_gets_one_sigterm_then_sigkill(
+        arbiter: Arbiter, tmp_path, caplog) -> None:
+    hooks = _hooks(arbiter)
+    ready = tmp_path / "ignoring"
+    hooks.specs = {"a": dataclasses.replace(_spec("a", heartbeat_timeout_s=0.2),
+                                            entry=fake_workers.stubborn, payload=str(ready))}
+    hooks.beat = 0.0
+    arbiter.start()
+    slot = arbiter.slots["a"]
+    wait_for(ready.exists, what="the worker to ignore SIGTERM")
+    _tick_until(arbiter, lambda: slot.retiring == "stall")
+    deadline = slot.kill_at
+    hooks.next_specs = {}
+    with caplog.at_level("WARNING", logger="kvs_pool.supervisor.arbiter"):
+        arbiter.tick()  # removed while being stopped: the SIGKILL deadline stands
+        assert slot.retiring == "remove"  # the deadline stands (inf: already SIGKILLed)
+        assert slot.kill_at in (deadline, float("inf"))
+        _tick_until(arbiter, lambda: not arbiter.slots)
+    assert "SIGKILL" in caplog.text and "removed a" in hooks.calls

@@ -148,3 +148,16 @@ def test_a_template_that_cannot_start_is_a_clear_error(pool_name: str,
                                            r"exited \(exited with code 7\)"):
         template.start()
     assert template.pid == 0  # reaped, nothing left running
+
+
+def test_a_module_the_template_cannot_preload_is_left_to_the_workers(pool_name: str) -> None:
+    """A preload that fails to import is reported by the template, which still forks workers
+    (a worker importing the module will say what is wrong)."""
+    templates = _Templates(pool_name)
+    templates.shared = ("kvs_pool_no_such_module",)
+    try:
+        handle = _spawn(templates, "exit_with", EXIT_OK)
+        wait_for(lambda: handle.poll() is not None, 30, "the worker to exit")
+        assert handle.poll() == EXIT_OK
+    finally:
+        templates.stop()
