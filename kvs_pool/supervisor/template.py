@@ -113,8 +113,8 @@ class WorkerTemplate:
             data, why = None, str(exc) or "timed out"
         if data is not None:
             return int(PID.unpack(data)[0])
-        code = self._discard()
-        status = f" ({describe_exit(code)})" if code is not None else ""
+        ended = self._discard()
+        status = f" ({ended})" if ended is not None else ""
         raise KvsPoolError(f"worker template did not {doing}: {why}{status}; see its error "
                            "above")
 
@@ -126,8 +126,8 @@ class WorkerTemplate:
                         describe_exit(self._proc.returncode))
             self._discard()
 
-    def _discard(self) -> int | None:
-        """Close the channel, end and reap the template; returns its exit code."""
+    def _discard(self) -> str | None:
+        """Close the channel, end and reap the template; returns how it ended."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -135,10 +135,10 @@ class WorkerTemplate:
         if proc is None:
             return None
         try:
-            return proc.wait(2.0)
-        except subprocess.TimeoutExpired:
+            return describe_exit(proc.wait(2.0))
+        except subprocess.TimeoutExpired:  # frozen: we kill it (not the OOM killer)
             proc.kill()
-            return proc.wait()
+            return describe_exit(proc.wait(), killed_by_us=True)
 
     def stop(self) -> None:
         """Stop the template (it exits when its channel closes)."""

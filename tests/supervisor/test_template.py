@@ -161,3 +161,24 @@ def test_a_module_the_template_cannot_preload_is_left_to_the_workers(pool_name: 
         assert handle.poll() == EXIT_OK
     finally:
         templates.stop()
+
+
+def test_a_frozen_template_is_a_clear_error_and_is_killed(
+        pool_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A template that stops answering (here SIGSTOP) fails the spawn with a clear error after
+    the fork timeout, and is SIGKILLed and reaped instead of left behind."""
+    import kvs_pool.supervisor.template as template_module
+    monkeypatch.setattr(template_module, "_FORK_TIMEOUT_S", 1.0)
+    template = WorkerTemplate(pool_name, ("setproctitle",))
+    template.start()
+    pid = template.pid
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        args = ChildArgs(name="w", entry=fake_workers.obedient, payload=None,
+                         parent_pid=os.getpid())
+        with pytest.raises(KvsPoolError, match=r"worker template did not fork w: timed out "
+                                               r"\(killed by SIGKILL\)"):
+            template.spawn(args)
+        assert template.pid == 0 and not psutil.pid_exists(pid)
+    finally:
+        template.stop()
