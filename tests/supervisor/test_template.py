@@ -182,3 +182,16 @@ def test_a_frozen_template_is_a_clear_error_and_is_killed(
         assert template.pid == 0 and not psutil.pid_exists(pid)
     finally:
         template.stop()
+
+
+def test_a_template_whose_supervisor_is_gone_leaves_at_once(
+        pool_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The template checks its parent is the supervisor it was started by (the parent-death
+    signal cannot cover a parent that died before the prctl): here it was told another pid."""
+    import kvs_pool.supervisor.template as template_module
+    monkeypatch.setattr(template_module.os, "getpid", lambda: 1)
+    template = WorkerTemplate(pool_name, ("setproctitle",))
+    with pytest.raises(KvsPoolError, match=r"did not load its modules: it exited "
+                                           r"\(left because the supervisor died \(exit 5\)\)"):
+        template.start()
+    assert template.pid == 0
