@@ -159,7 +159,7 @@ def scrape_200(n: int = 200, scrapes: int = 15) -> dict[str, float]:
     from kvs_pool.cli.status import collect_rows
     from kvs_pool.metrics import MetricsServer, WorkerView
     from kvs_pool.ring import RingGeometry, create_ring
-    from kvs_pool.supervisor.statefile import write_state
+    from kvs_pool.pool.statefile import write_state
 
     name = f"scrape{os.getpid() % 100000}"
     state_dir = tempfile.mkdtemp(prefix="kvs-scale-state-")

@@ -210,7 +210,7 @@ def _scrape(url: str | None) -> float | None:
 
 
 def _metrics_url(state_dir: str) -> str | None:
-    from kvs_pool.supervisor.statefile import read_state
+    from kvs_pool.pool.statefile import read_state
 
     return (read_state(state_dir) or {}).get("metrics_url")
 

@@ -24,7 +24,7 @@ import yaml
 
 from polling import wait_for
 from kvs_pool.ring import RingReader, RingStatus
-from kvs_pool.supervisor.statefile import read_state
+from kvs_pool.pool.statefile import read_state
 
 SHM = Path("/dev/shm")
 

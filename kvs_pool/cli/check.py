@@ -42,7 +42,7 @@ def _handle(args: argparse.Namespace) -> int:
             print("hint: files that exist only on the target host are skipped with --no-files",
                   file=sys.stderr)
         return 1
-    from kvs_pool.supervisor.exposure import exposure_warnings
+    from kvs_pool.pool.exposure import exposure_warnings
     for key, reason in exposure_warnings(config):
         print(f"warning: {args.config}:{key}: {reason}", file=sys.stderr)
     cameras, pipelines = len(config.cameras), len(config.pipelines)

@@ -54,18 +54,19 @@ def _metrics_port(port: int | None) -> int | None:
 def _handle(args: argparse.Namespace) -> int:
     from kvs_pool.pool import assignment_from
     from kvs_pool.pool.overrides import PortOverride
-    from kvs_pool.supervisor import Arbiter, RunOptions  # keep `kvs-pool --help` light
+    from kvs_pool.pool.runtime import PoolOptions, pool_arbiter  # keep `kvs-pool --help` light
+    from kvs_pool.supervisor import RunOptions
     config = load_config(args.config)
     port = _metrics_port(args.metrics_port)
     assignment = assignment_from(config, args.shard, args.instance)
     if port is not None:  # re-applied on each reload, like the assignment
         assignment = PortOverride(assignment, port)
-    options = RunOptions(config_path=args.config, log_level=args.log_level,
-                         log_format=args.log_format, kill_grace_s=args.kill_grace,
-                         assignment=assignment)
+    options = RunOptions(log_level=args.log_level, log_format=args.log_format,
+                         kill_grace_s=args.kill_grace)
+    pool_options = PoolOptions(config_path=args.config, assignment=assignment)
     try:
         private_dir(os.path.join(str(config.pool.state_dir), "stats"))
-        return Arbiter(config, options).run()
+        return pool_arbiter(config, pool_options, options).run()
     except OSError as exc:
         log.debug("run failed", exc_info=True)
         print(f"kvs-pool run: {describe_os_error(exc)}", file=sys.stderr)

@@ -155,7 +155,7 @@ def format_workers(state: dict[str, Any] | None) -> str:
 
 def _supervisor_line(pool: str, state: dict[str, Any] | None) -> tuple[str, str]:
     """(``running``/``stopped``/``gone``/``unknown``, a line to print first or '')."""
-    from kvs_pool.supervisor.statefile import supervisor_state
+    from kvs_pool.pool.statefile import supervisor_state
     if state is None:
         return "unknown", ""
     verdict, pid = supervisor_state(state), state.get("pid")
@@ -175,7 +175,7 @@ def _without_supervisor(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from kvs_pool.supervisor.statefile import read_state
+    from kvs_pool.pool.statefile import read_state
     pool, state_dir, cameras = _target(args)
     state = read_state(state_dir)
     verdict, line = _supervisor_line(pool, state)

@@ -16,7 +16,7 @@ from kvs_pool.pool.shard import parse_shard
 from kvs_pool.pool.static import StaticAssignment
 
 if TYPE_CHECKING:
-    from kvs_pool.supervisor.arbiter import Assignment
+    from kvs_pool.pool.runtime import Assignment
 
 __all__ = ["assignment_from", "SHARD_ENV", "INSTANCE_ENV"]
 

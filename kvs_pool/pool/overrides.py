@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from kvs_pool.config import PoolConfig
 
 if TYPE_CHECKING:
-    from kvs_pool.supervisor.arbiter import Assignment
+    from kvs_pool.pool.runtime import Assignment
 
 __all__ = ["PortOverride", "with_metrics_port"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from kvs_pool.config import CameraConfig
-from kvs_pool.supervisor.rings import geometry_for
+from kvs_pool.pool.rings import geometry_for
 
 __all__ = ["shm_bytes"]
 

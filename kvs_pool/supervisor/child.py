@@ -22,18 +22,18 @@ worker's entry point ``fn(payload, stop)``:
 from __future__ import annotations
 
 import ctypes
-import importlib
 import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kvs_pool.logs import bind, configure
-from kvs_pool.workers import EXIT_CRASH, EXIT_ORPHANED
+from kvs_pool.exits import EXIT_CRASH, EXIT_ORPHANED
 
-__all__ = ["ChildArgs", "ChildHandle", "run_child", "set_title"]
+__all__ = ["ChildArgs", "ChildHandle", "Entry", "run_child", "set_title"]
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,17 @@ _PR_SET_PDEATHSIG = 1
 _SYSTEMD_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 _LOST = 255  # exit code reported for a worker that cannot be reaped (not our child)
 
+Entry = Callable[[Any, threading.Event], int]
+"""A worker's entry point ``fn(payload, stop) -> exit code``: a module-level function, so that
+pickling names it and the worker imports its module only when unpickling it, after the fork."""
+
 
 @dataclass(frozen=True)
 class ChildArgs:
     """Everything the bootstrap needs; pickled to the worker (unpickled only there)."""
 
     name: str
-    entry: str                      # "package.module:function"
+    entry: Entry                    # module-level function, pickled by reference
     payload: Any
     parent_pid: int
     log_level: str = "info"
@@ -106,7 +110,8 @@ def set_title(title: str) -> None:
         setproctitle.setproctitle(title)
 
 
-def _set_parent_death_signal(parent_pid: int) -> None:
+def _set_parent_death_signal(  # pragma: no cover - after the fork, in the worker
+        parent_pid: int) -> None:
     """Have the kernel SIGTERM us when the supervisor dies; exit now if it already has."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -118,7 +123,8 @@ def _set_parent_death_signal(parent_pid: int) -> None:
         raise SystemExit(EXIT_ORPHANED)
 
 
-def _install_signals(stop: threading.Event) -> None:
+def _install_signals(  # pragma: no cover - after the fork, in the worker
+        stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -126,12 +132,8 @@ def _install_signals(stop: threading.Event) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
-def _resolve(entry: str) -> Any:
-    module_name, _, function = entry.partition(":")
-    return getattr(importlib.import_module(module_name), function)
-
-
-def _prepare(args: ChildArgs) -> threading.Event:
+def _prepare(  # pragma: no cover - after the fork, in the worker
+        args: ChildArgs) -> threading.Event:
     """Title, logging, environment and signals of the worker; returns its stop event."""
     set_title(args.title)
     configure(args.log_level, args.log_format)
@@ -147,7 +149,7 @@ def _prepare(args: ChildArgs) -> threading.Event:
     return stop
 
 
-def _exit_code(exc: SystemExit) -> int:
+def _exit_code(exc: SystemExit) -> int:  # pragma: no cover - after the fork, in the worker
     """``sys.exit(x)`` as the interpreter would exit: None -> 0, int -> itself, else 1."""
     if exc.code is None or isinstance(exc.code, int):
         return int(exc.code or 0)
@@ -155,12 +157,12 @@ def _exit_code(exc: SystemExit) -> int:
     return EXIT_CRASH
 
 
-def run_child(args: ChildArgs) -> int:
+def run_child(args: ChildArgs) -> int:  # pragma: no cover - after the fork, in the worker
     """In the worker: prepare it, run the entry point; returns the process's exit code."""
     stop = _prepare(args)
     try:
         _set_parent_death_signal(args.parent_pid)
-        code = int(_resolve(args.entry)(args.payload, stop) or 0)
+        code = int(args.entry(args.payload, stop) or 0)
     except SystemExit as exc:
         code = _exit_code(exc)
     except Exception:  # noqa: BLE001 - the one place a worker's crash is logged

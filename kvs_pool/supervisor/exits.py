@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from kvs_pool.workers import EXIT_MEANINGS
+from kvs_pool.exits import EXIT_MEANINGS
 
 __all__ = ["describe_exit"]
 

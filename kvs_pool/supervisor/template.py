@@ -31,10 +31,9 @@ __all__ = ["WorkerTemplate", "Templates", "PRELOAD"]
 
 log = logging.getLogger(__name__)
 
-# What every worker shares (decoders: all of it; inference: numpy, cv2). Never boto3 (only the
-# KVS decoders' template adds it: WorkerSpec.preload) nor onnxruntime (inference workers only).
-PRELOAD = ("numpy", "cv2", "av", "setproctitle", "kvs_pool.ring", "kvs_pool.config",
-           "kvs_pool.sources.url", "kvs_pool.workers.decoder")
+# The modules every template imports by default; the pool names what its workers share
+# (``PoolHooks.preload``), a spec what its kind adds (``WorkerSpec.preload``).
+PRELOAD = ("setproctitle",)
 _PR_SET_CHILD_SUBREAPER = 36
 _LOAD_TIMEOUT_S = 120.0     # importing cv2 and av on a loaded box can take many seconds
 _FORK_TIMEOUT_S = 10.0
@@ -114,8 +113,8 @@ class WorkerTemplate:
             data, why = None, str(exc) or "timed out"
         if data is not None:
             return int(PID.unpack(data)[0])
-        code = self._discard()
-        status = f" ({describe_exit(code)})" if code is not None else ""
+        ended = self._discard()
+        status = f" ({ended})" if ended is not None else ""
         raise KvsPoolError(f"worker template did not {doing}: {why}{status}; see its error "
                            "above")
 
@@ -127,8 +126,8 @@ class WorkerTemplate:
                         describe_exit(self._proc.returncode))
             self._discard()
 
-    def _discard(self) -> int | None:
-        """Close the channel, end and reap the template; returns its exit code."""
+    def _discard(self) -> str | None:
+        """Close the channel, end and reap the template; returns how it ended."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -136,10 +135,10 @@ class WorkerTemplate:
         if proc is None:
             return None
         try:
-            return proc.wait(2.0)
-        except subprocess.TimeoutExpired:
+            return describe_exit(proc.wait(2.0))
+        except subprocess.TimeoutExpired:  # frozen: we kill it (not the OOM killer)
             proc.kill()
-            return proc.wait()
+            return describe_exit(proc.wait(), killed_by_us=True)
 
     def stop(self) -> None:
         """Stop the template (it exits when its channel closes)."""
@@ -149,15 +148,15 @@ class WorkerTemplate:
 class Templates:
     """One template per set of extra modules (e.g. boto3 for KVS decoders), made on first use."""
 
-    def __init__(self, pool: str) -> None:
-        self.pool = pool
+    def __init__(self, pool: str, shared: tuple[str, ...] = PRELOAD) -> None:
+        self.pool, self.shared = pool, shared
         self._by_extra: dict[tuple[str, ...], WorkerTemplate] = {}
 
     def get(self, extra: tuple[str, ...] = ()) -> WorkerTemplate:
         template = self._by_extra.get(extra)
         if template is None:
             label = extra[0].rpartition(".")[2].removesuffix("_preload") if extra else ""
-            template = WorkerTemplate(self.pool, PRELOAD + extra, label)
+            template = WorkerTemplate(self.pool, self.shared + extra, label)
             self._by_extra[extra] = template
         return template
 

@@ -42,7 +42,7 @@ import sys
 import time
 
 from kvs_pool.supervisor.child import run_child, set_title
-from kvs_pool.workers import EXIT_CRASH, EXIT_ORPHANED
+from kvs_pool.exits import EXIT_CRASH, EXIT_ORPHANED
 
 __all__ = ["main", "recv_exact", "LENGTH", "PID"]
 
@@ -71,14 +71,15 @@ def _die_with_parent(supervisor_pid: int) -> None:
         os._exit(EXIT_ORPHANED)
 
 
-def _await_adoption(intermediate: int) -> None:
+def _await_adoption(intermediate: int) -> None:  # pragma: no cover - after the fork, in the worker
     """Wait until the intermediate process has exited and we have a new parent."""
     deadline = time.monotonic() + _ADOPTION_S
     while os.getppid() == intermediate and time.monotonic() < deadline:
         time.sleep(0.0005)
 
 
-def _become_worker(sock: socket.socket, request: bytes, intermediate: int) -> int:
+def _become_worker(  # pragma: no cover - after the fork, in the worker
+        sock: socket.socket, request: bytes, intermediate: int) -> int:
     """In the forked worker: drop the template's state, run the bootstrap; returns exit code."""
     sock.close()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # blocked until the bootstrap's handler is set
@@ -105,7 +106,7 @@ def _fork_worker(sock: socket.socket, request: bytes) -> int:
         os.close(read_end)
         os.close(write_end)
         return -(exc.errno or 1)
-    if intermediate == 0:
+    if intermediate == 0:  # pragma: no cover - after the fork, in the intermediate
         _intermediate(sock, request, read_end, write_end)
     signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     os.close(write_end)
@@ -115,7 +116,8 @@ def _fork_worker(sock: socket.socket, request: bytes) -> int:
     return PID.unpack(reply)[0] if len(reply) == PID.size else -1
 
 
-def _intermediate(sock: socket.socket, request: bytes, read_end: int, write_end: int) -> None:
+def _intermediate(  # pragma: no cover - after the fork, in the intermediate
+        sock: socket.socket, request: bytes, read_end: int, write_end: int) -> None:
     """The intermediate process: fork the worker, report its pid, exit (never returns)."""
     code = 0
     try:

@@ -1,37 +1,17 @@
-"""Process entry points run by the supervisor, and the exit-code protocol they share with it.
+"""Process entry points run by the supervisor (see ``kvs_pool.workers.entries``).
 
-A worker entry point is a plain function ``fn(payload, stop) -> int`` named as
-``"module:function"`` in a ``WorkerSpec``: ``payload`` is a picklable object built by the
-supervisor (e.g. ``DecoderArgs``), ``stop`` a ``threading.Event`` set on SIGTERM. The process
-bootstrap (``kvs_pool.supervisor.child``) configures logging, the parent-death signal and the
-signal handlers before calling it, and exits with the returned code.
-
-Exit codes (decoded by the supervisor's reaper):
-
-==  ==============  ==========================================================================
-0   EXIT_OK         clean stop (SIGTERM honoured, or the source ended for good)
-1   EXIT_CRASH      uncaught exception (also Python's own code for one)
-3   EXIT_CONFIG     permanent problem (bad source settings, missing ring): restart at max backoff
-4   EXIT_GAVE_UP    the source gave up after its own reconnect attempts: normal backoff
-5   EXIT_ORPHANED   the supervisor died; the worker left on its own (no restart possible)
-==  ==============  ==========================================================================
+A worker entry point is a plain module-level function ``fn(payload, stop) -> int`` held as a
+callable in a ``WorkerSpec``: ``payload`` is a picklable object built by the pool (e.g.
+``DecoderArgs``), ``stop`` a ``threading.Event`` set on SIGTERM. The process bootstrap
+(``kvs_pool.supervisor.child``) configures logging, the parent-death signal and the signal
+handlers before calling it, and exits with the returned code, one of ``kvs_pool.exits``
+(re-exported here).
 """
 
 from __future__ import annotations
 
+from kvs_pool.exits import (EXIT_CONFIG, EXIT_CRASH, EXIT_GAVE_UP, EXIT_MEANINGS, EXIT_OK,
+                            EXIT_ORPHANED)
+
 __all__ = ["EXIT_OK", "EXIT_CRASH", "EXIT_CONFIG", "EXIT_GAVE_UP", "EXIT_ORPHANED",
            "EXIT_MEANINGS"]
-
-EXIT_OK = 0
-EXIT_CRASH = 1
-EXIT_CONFIG = 3
-EXIT_GAVE_UP = 4
-EXIT_ORPHANED = 5
-
-EXIT_MEANINGS = {
-    EXIT_OK: "stopped cleanly",
-    EXIT_CRASH: "crashed (uncaught exception)",
-    EXIT_CONFIG: "failed permanently (configuration or ring problem)",
-    EXIT_GAVE_UP: "gave up on its source after repeated errors",
-    EXIT_ORPHANED: "left because the supervisor died",
-}

@@ -1,7 +1,7 @@
 """The inference worker: one pipeline's cameras → newest frame → detection pipeline → events.
 
 Entry point ``kvs_pool.workers.inference:run_inference(payload, stop)``, ``payload`` being
-``(PoolConfig, pipeline_name)`` (see ``supervisor.specs.inference_spec``); the worker is named
+``(PoolConfig, pipeline_name)`` (see ``pool.specs.inference_spec``); the worker is named
 ``inference-<pipeline>``. It attaches to each camera of the pipeline with ``kvs_pool.client``
 (retrying cameras whose ring is not there yet), and in turn takes each camera's **newest** frame
 if it has not seen it (so it never builds a backlog; frames it never looked at are counted as

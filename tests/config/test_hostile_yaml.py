@@ -87,13 +87,13 @@ def test_key_with_a_newline_stays_on_one_line() -> None:
 
 def test_sighup_reload_of_a_bomb_is_refused_and_keeps_the_config(
         tmp_path: Path, pool_name: str, caplog: pytest.LogCaptureFixture) -> None:
-    from kvs_pool.supervisor import Arbiter, RunOptions
+    from kvs_pool.pool.runtime import PoolOptions, PoolRuntime
     good = f"pool: {{name: {pool_name}, state_dir: {tmp_path}}}\n" + TAIL.split("\n", 1)[1]
     named = f"pool: {{name: {pool_name}}}"
     (tmp_path / "c.yaml").write_text(bomb(6).replace("pool: {name: p}", named))
     config = parse_config(good)
-    arbiter = Arbiter(config, RunOptions(config_path=str(tmp_path / "c.yaml")))
-    arbiter.reload()  # not started: a refused reload touches nothing
-    assert arbiter.config is config
+    runtime = PoolRuntime(config, PoolOptions(config_path=str(tmp_path / "c.yaml")))
+    assert runtime.reload() is None  # not started: a refused reload touches nothing
+    assert runtime.config is config
     refusals = [r.getMessage() for r in caplog.records if "reload refused" in r.getMessage()]
     assert len(refusals) == 1 and "alias bomb" in refusals[0], refusals

@@ -15,9 +15,12 @@ from pathlib import Path
 
 import pytest
 
+import fake_workers
+
 from kvs_pool.backoff import BackoffPolicy
 from kvs_pool.config import parse_config
 from kvs_pool.pipeline.stats import PipelineStats
+from kvs_pool.pool.runtime import PoolOptions, PoolRuntime, pool_arbiter
 from kvs_pool.supervisor import Arbiter, RunOptions, WorkerSpec
 from kvs_pool.supervisor.signals import SignalQueue
 from kvs_pool.supervisor.slot import WorkerSlot
@@ -32,20 +35,20 @@ POLICY = BackoffPolicy(initial_s=0.2, max_s=30, reset_after_s=60)
 def arbiter(pool_name: str, tmp_path) -> Iterator[Arbiter]:
     config = parse_config(f"pool: {{name: {pool_name}, state_dir: {tmp_path}}}\n"
                           "cameras: [{id: c, source: {url: 'http://127.0.0.1:9/x'}}]\n")
-    arb = Arbiter(config, RunOptions(kill_grace_s=0.5, tick_s=0.05))
-    arb._signals = SignalQueue()
+    runtime = PoolRuntime(config)
+    signals = SignalQueue()
+    arb = Arbiter(runtime, RunOptions(kill_grace_s=0.5, tick_s=0.05), signals)
     try:
         yield arb
     finally:
         arb.stop_workers(0.5)
         arb.templates.stop()
-        arb._signals.close()
-        arb._signals = None
-        arb.rings.unlink_all()
+        signals.close()
+        runtime.rings.unlink_all()
 
 
 def _add(arb: Arbiter, name: str, entry: str, payload: object = None, **spec) -> WorkerSlot:
-    slot = WorkerSlot(WorkerSpec(name=name, kind="test", entry=f"fake_workers:{entry}",
+    slot = WorkerSlot(WorkerSpec(name=name, kind="test", entry=getattr(fake_workers, entry),
                                  payload=payload, backoff=POLICY, **spec))
     arb.slots[name] = slot
     return slot
@@ -111,7 +114,8 @@ def test_worker_detached_from_its_ring_is_not_hung_while_its_beat_is_fresh(arbit
     arbiter.restart_due()
     assert slot.up
     slot.started -= 100.0  # as if it had run for 100 s (> 20 s limit) before leaving
-    wait_for(lambda: (s := arbiter.rings.status("c")) and s.writer_starts and not s.producer_pid,
+    rings = arbiter.hooks.rings
+    wait_for(lambda: (s := rings.status("c")) and s.writer_starts and not s.producer_pid,
              what="the worker to detach from its ring")
     arbiter.check_stalls()
     assert slot.retiring is None and slot.kill_at is None
@@ -133,20 +137,21 @@ def test_worker_exiting_on_its_own_after_the_stall_limit_keeps_its_exit(arbiter,
 def _beat(arb: Arbiter, slot: WorkerSlot, beat_mono: float, wall_step_s: float) -> None:
     """The worker's telemetry page as the real writer makes it, stamped ``beat_mono``; the page
     file's mtime then moved by ``wall_step_s``, as a step of the wall clock looks."""
-    page = TelemetryPage.create(arb.pool, slot.spec.name, ["c"], [])
+    pool = arb.hooks.name
+    page = TelemetryPage.create(pool, slot.spec.name, ["c"], [])
     try:
         page.publish(PipelineStats().to_dict(slot.spec.name, "motion"))
         page.f[6] = beat_mono                   # heartbeat_mono (see the layout)
     finally:                                   # leave the page, as a live worker does
         page.u.release(), page.f.release(), page.shm.close()
-    path = Path("/dev/shm", page_name(arb.pool, slot.spec.name))
+    path = Path("/dev/shm", page_name(pool, slot.spec.name))
     mtime = path.stat().st_mtime + wall_step_s
     os.utime(path, (mtime, mtime))
 
 
 def test_wall_clock_step_does_not_change_the_inference_heartbeat_verdict(arbiter) -> None:
     """The heartbeat is the telemetry page's CLOCK_MONOTONIC stamp, never a file's mtime (wall
-    clock): a fresh beat after a 1 h forward step is fresh, a stale one after a backward step
+    clock): a fresh beat after a 1 h backward step is fresh, a stale one after a forward step
     is stale."""
     slot = _add(arbiter, "inference-p", "obedient", heartbeat_timeout_s=5.0)
     object.__setattr__(slot.spec, "kind", "inference")
@@ -184,16 +189,16 @@ def test_healthz_is_not_healthy_before_the_cameras_have_started(pool_name, tmp_p
     config = parse_config(f"pool: {{name: {pool_name}, state_dir: {tmp_path}, "
                           "metrics: {port: 0}}\n"
                           "cameras: [{id: c, source: {url: 'http://127.0.0.1:9/x'}}]\n")
-    arb = Arbiter(config, RunOptions())
-    arb.start_metrics()
+    runtime = PoolRuntime(config)
+    runtime.start_metrics()
     try:
         with pytest.raises(urllib.error.HTTPError) as failed:
-            urllib.request.urlopen(arb.metrics.url + "/healthz", timeout=30)
+            urllib.request.urlopen(runtime.metrics.url + "/healthz", timeout=30)
         assert failed.value.code == 503
         body = json.loads(failed.value.read())
         assert body["healthy"] is False and "c" in body["unhealthy"]
     finally:
-        arb.metrics.stop()
+        runtime.metrics.stop()
 
 
 def test_start_warns_about_a_metrics_endpoint_beyond_loopback(pool_name, tmp_path,
@@ -201,8 +206,8 @@ def test_start_warns_about_a_metrics_endpoint_beyond_loopback(pool_name, tmp_pat
     config = parse_config(f"pool: {{name: {pool_name}, state_dir: {tmp_path}, "
                           "metrics: {host: 0.0.0.0, port: 0}}\n"
                           "cameras: [{id: c, source: {url: 'http://127.0.0.1:9/x'}}]\n")
-    arb = Arbiter(config, RunOptions(config_path="pool.yaml", kill_grace_s=0.5))
-    with caplog.at_level("WARNING", logger="kvs_pool.supervisor.arbiter"):
+    arb = pool_arbiter(config, PoolOptions(config_path="pool.yaml"), RunOptions(kill_grace_s=0.5))
+    with caplog.at_level("WARNING", logger="kvs_pool.pool.runtime"):
         try:
             arb.start()
         finally:

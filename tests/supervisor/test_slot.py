@@ -17,7 +17,7 @@ POLICY = BackoffPolicy(initial_s=5, factor=2, max_s=60, jitter_low=0.8, jitter_h
 
 
 def _slot() -> WorkerSlot:
-    slot = WorkerSlot(WorkerSpec(name="w", kind="decoder", entry="m:f", payload=None,
+    slot = WorkerSlot(WorkerSpec(name="w", kind="decoder", entry=print, payload=None,
                                  backoff=POLICY))
     slot.backoff.rng = random.Random(7)
     return slot
@@ -60,6 +60,7 @@ def test_permanent_failure_waits_the_maximum() -> None:
 def test_exit_descriptions() -> None:
     assert describe_exit(-signal.SIGKILL) == "killed by SIGKILL (maybe out of memory)"
     assert describe_exit(-signal.SIGKILL, killed_by_us=True) == "killed by SIGKILL"
+    assert describe_exit(-99) == "killed by signal 99"  # no such signal: its number
     assert describe_exit(-signal.SIGSEGV) == "killed by SIGSEGV"
     assert "gave up" in describe_exit(EXIT_GAVE_UP)
     assert describe_exit(0).startswith("stopped cleanly")

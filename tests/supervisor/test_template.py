@@ -14,14 +14,16 @@ from pathlib import Path
 
 import psutil
 import pytest
+
+import fake_workers
 from polling import wait_for
 
 from kvs_pool.config import parse_config
 from kvs_pool.errors import KvsPoolError
 from kvs_pool.supervisor.child import ChildArgs, ChildHandle
-from kvs_pool.supervisor.rings import RingSet
-from kvs_pool.supervisor.specs import KVS_PRELOAD
-from kvs_pool.supervisor.template import PRELOAD, Templates, WorkerTemplate
+from kvs_pool.pool.rings import RingSet
+from kvs_pool.pool.specs import KVS_PRELOAD, SHARED_PRELOAD
+from kvs_pool.supervisor.template import Templates, WorkerTemplate
 from kvs_pool.workers import EXIT_CONFIG, EXIT_OK
 from kvs_pool.workers.decoder import DecoderArgs
 
@@ -30,7 +32,7 @@ class _Templates(Templates):
     """The pool's templates, remembering the workers they forked for the clean-up."""
 
     def __init__(self, pool: str) -> None:
-        super().__init__(pool)
+        super().__init__(pool, SHARED_PRELOAD)
         self.handles: list[ChildHandle] = []
 
     def spawn(self, args: ChildArgs, extra: tuple[str, ...] = ()) -> ChildHandle:
@@ -53,7 +55,7 @@ def templates(pool_name: str) -> Iterator[_Templates]:
 
 def _spawn(templates: Templates, entry: str, payload: object = None,
            extra: tuple[str, ...] = ()) -> ChildHandle:
-    args = ChildArgs(name="w", entry=f"fake_workers:{entry}", payload=payload,
+    args = ChildArgs(name="w", entry=getattr(fake_workers, entry), payload=payload,
                      parent_pid=os.getpid(), title=f"kvs-pool[{templates.pool}]: test w")
     return templates.spawn(args, extra)
 
@@ -141,8 +143,55 @@ def test_url_decoder_imports_neither_boto3_nor_onnxruntime(templates: Templates,
 def test_a_template_that_cannot_start_is_a_clear_error(pool_name: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
-    template = WorkerTemplate(pool_name, PRELOAD + ("dies_on_import",))
+    template = WorkerTemplate(pool_name, SHARED_PRELOAD + ("dies_on_import",))
     with pytest.raises(KvsPoolError, match=r"worker template did not load its modules: it "
                                            r"exited \(exited with code 7\)"):
         template.start()
     assert template.pid == 0  # reaped, nothing left running
+
+
+def test_a_module_the_template_cannot_preload_is_left_to_the_workers(pool_name: str) -> None:
+    """A preload that fails to import is reported by the template, which still forks workers
+    (a worker importing the module will say what is wrong)."""
+    templates = _Templates(pool_name)
+    templates.shared = ("kvs_pool_no_such_module",)
+    try:
+        handle = _spawn(templates, "exit_with", EXIT_OK)
+        wait_for(lambda: handle.poll() is not None, 30, "the worker to exit")
+        assert handle.poll() == EXIT_OK
+    finally:
+        templates.stop()
+
+
+def test_a_frozen_template_is_a_clear_error_and_is_killed(
+        pool_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A template that stops answering (here SIGSTOP) fails the spawn with a clear error after
+    the fork timeout, and is SIGKILLed and reaped instead of left behind."""
+    import kvs_pool.supervisor.template as template_module
+    monkeypatch.setattr(template_module, "_FORK_TIMEOUT_S", 1.0)
+    template = WorkerTemplate(pool_name, ("setproctitle",))
+    template.start()
+    pid = template.pid
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        args = ChildArgs(name="w", entry=fake_workers.obedient, payload=None,
+                         parent_pid=os.getpid())
+        with pytest.raises(KvsPoolError, match=r"worker template did not fork w: timed out "
+                                               r"\(killed by SIGKILL\)"):
+            template.spawn(args)
+        assert template.pid == 0 and not psutil.pid_exists(pid)
+    finally:
+        template.stop()
+
+
+def test_a_template_whose_supervisor_is_gone_leaves_at_once(
+        pool_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The template checks its parent is the supervisor it was started by (the parent-death
+    signal cannot cover a parent that died before the prctl): here it was told another pid."""
+    import kvs_pool.supervisor.template as template_module
+    monkeypatch.setattr(template_module.os, "getpid", lambda: 1)
+    template = WorkerTemplate(pool_name, ("setproctitle",))
+    with pytest.raises(KvsPoolError, match=r"did not load its modules: it exited "
+                                           r"\(left because the supervisor died \(exit 5\)\)"):
+        template.start()
+    assert template.pid == 0

@@ -10,7 +10,7 @@ import pytest
 from kvs_pool.config import parse_config
 from kvs_pool.errors import RingError
 from kvs_pool.ring import RingReader
-from kvs_pool.supervisor.rings import RingSet
+from kvs_pool.pool.rings import RingSet
 
 
 @pytest.fixture

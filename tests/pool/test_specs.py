@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from kvs_pool.config import parse_config
-from kvs_pool.supervisor.specs import specs_from_config
+from kvs_pool.workers import entries
+from kvs_pool.pool.specs import specs_from_config
 
 BASE = """
 pool: {{name: p1, state_dir: /tmp/kvs-pool-test-specs}}
@@ -21,7 +22,7 @@ def test_specs_and_reload_changes() -> None:
     new = specs_from_config(parse_config(BASE.format(fps=2)))
     assert sorted(old) == ["decoder-a", "decoder-b", "decoder-c", "inference-people"]
     assert old["decoder-b"].kind == "decoder" and old["decoder-b"].camera_id == "b"
-    assert old["decoder-b"].entry == "kvs_pool.workers.decoder:run_decoder"
+    assert old["decoder-b"].entry is entries.run_decoder
     assert old["inference-people"].startup_grace_s > old["inference-people"].heartbeat_timeout_s
     changed = sorted(name for name in old if old[name] != new[name])
     # camera b changed; the pipeline reads only a, so it does not restart
