@@ -18,7 +18,7 @@ import av
 import numpy as np
 import pytest
 from kvs_world import (FAST_BACKOFF, FPS, FRAGMENT_S, GOP, LOOP, SEED, SPEC, FastControl,  # noqa: F401
-                       aws_env, consecutive, emu, make_source, max_ts_gap, read_until)
+                       consecutive, emu, make_source, max_ts_gap, read_until)
 
 from kvs_pool.backoff import Backoff, BackoffPolicy
 from kvs_pool.emulator import EmulatorServer
@@ -273,7 +273,7 @@ def test_unpaced_frames_come_in_bursts_of_a_fragment(emu: EmulatorServer) -> Non
 
 
 @pytest.fixture
-def long_emu(aws_env: None) -> Iterator[EmulatorServer]:  # noqa: F811
+def long_emu(aws_env: None) -> Iterator[EmulatorServer]:
     """Fragments of 3 s (10 fps, GOP 30): pacing sleeps long between two playlist polls."""
     from kvs_pool.emulator import EmulatorConfig, StreamSpec
     from kvs_world import STREAM
