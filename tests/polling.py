@@ -13,15 +13,16 @@ import pytest
 __all__ = ["wait_for"]
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "",
-             interval: float = 0.05) -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0,
+             what: str | Callable[[], str] = "", interval: float = 0.05) -> Any:
     """Poll ``predicate`` every ``interval`` s; return its first truthy value, or fail the test
-    after ``timeout`` s naming ``what``."""
+    after ``timeout`` s naming ``what`` (a callable is asked then, to describe the state)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what or predicate}")
+            named = what() if callable(what) else what
+            pytest.fail(f"timed out after {timeout:g} s waiting for {named or predicate}")
         time.sleep(interval)

@@ -122,6 +122,17 @@ class PoolRun:
                 pass
         return alive
 
+    def describe_alive(self) -> list[str]:
+        """``pid status cmdline`` of each process still alive in the pool's group."""
+        out = []
+        for pid in self.group_alive():
+            try:
+                proc = psutil.Process(pid)
+                out.append(f"{pid} {proc.status()} {' '.join(proc.cmdline())[:80]}")
+            except psutil.Error:
+                pass
+        return out
+
     def segments(self) -> list[str]:
         return sorted(p.name for p in SHM.glob(f"kvspool.{self.pool}.*"))
 

@@ -17,7 +17,9 @@ def test_children_exit_when_the_supervisor_is_killed(pool_run, live_camera) -> N
     assert pool_run.decoder_pid("a") and pool_run.decoder_pid("b")
     os.kill(pool_run.proc.pid, signal.SIGKILL)
     pool_run.proc.wait(30)
-    wait_for(lambda: not pool_run.group_alive(), 30, "the orphaned workers to exit")
+    # a decoder ends its current read (bounded by the source's read timeout) before it exits
+    wait_for(lambda: not pool_run.group_alive(), 60,
+             lambda: f"the orphaned workers to exit; alive: {pool_run.describe_alive()}")
     assert len(pool_run.segments()) == 2  # nobody could unlink them
     killed = _status(pool_run)  # its state file still lists every decoder "up"
     assert killed.returncode == 1, killed.stdout + killed.stderr
