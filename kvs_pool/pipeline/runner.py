@@ -105,7 +105,7 @@ class Pipeline:
             decision = cam.gate.check(frame, frame_ts)
             if not decision.run:
                 counters.frames_skipped_motion += 1
-                events = self._advance(cam, lambda c: c.hold(frame_ts), frame, frame_ts)
+                events = self._advance(cam, lambda c: c.hold(frame_ts), frame, frame_ts, False)
                 return FrameResult(False, decision.reason if events is not None else "refused",
                                    events=events or [])
             reason = decision.reason
@@ -121,17 +121,22 @@ class Pipeline:
         counters.frames_processed += 1
         kept = cam.roi.apply(found, frame.shape[1], frame.shape[0])
         counters.detections += len(kept)
-        events = self._advance(cam, lambda c: c.update(kept, frame_ts), frame, frame_ts)
+        events = self._advance(cam, lambda c: c.update(kept, frame_ts), frame, frame_ts,
+                               bool(kept))
         counters.presences_silenced = cam.confirmer.suppressed
         if events is None:
             return FrameResult(True, "refused", kept, [], elapsed)
         return FrameResult(True, reason, kept, events, elapsed)
 
     def _advance(self, cam: _Camera, step: Callable[[Confirmer], list[Transition]],
-                 frame: np.ndarray, frame_ts: float) -> list[dict[str, Any]] | None:
+                 frame: np.ndarray, frame_ts: float, seen: bool) -> list[dict[str, Any]] | None:
         """Run one confirmation ``step`` and hand its events to the sink; when the sink refuses
-        them, put the confirmation state back and return None."""
-        before = copy.deepcopy(cam.confirmer)
+        them, put the confirmation state back and return None.
+
+        The state is copied only when the step can change it: with nothing followed and nothing
+        ``seen`` in the frame it cannot (the common case of a quiet scene, where a copy would
+        cost ~100x the step itself)."""
+        before = copy.deepcopy(cam.confirmer) if seen or cam.confirmer.tracks else None
         transitions = step(cam.confirmer)
         if not transitions:
             return []
@@ -139,7 +144,8 @@ class Pipeline:
         try:
             self.sink.emit_all(emissions)
         except PublishError as exc:
-            cam.confirmer = before
+            if before is not None:   # (None: the step could not have changed anything)
+                cam.confirmer = before
             log.debug("%d event(s) of %s not stored, confirmation kept as before the frame: "
                         "%s", len(emissions), cam.ctx.camera_id, exc,
                         extra={"camera_id": cam.ctx.camera_id})
