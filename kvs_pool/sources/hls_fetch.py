@@ -47,10 +47,21 @@ class Fetcher:
     def __init__(self, options: FetchOptions | None = None) -> None:
         self.options = options or FetchOptions()
         self._pools: dict[str | None, urllib3.PoolManager] = {}
+        self._by_origin: dict[str, urllib3.PoolManager] = {}   # scheme://host:port -> pool
         self.requests = 0
 
     def _pool(self, url: str) -> urllib3.PoolManager:
-        """The connection pool for ``url``: direct, or through the proxy the environment names."""
+        """The connection pool for ``url``'s origin, decided once per origin (the environment's
+        proxy settings do not change while a process runs)."""
+        scheme, _, rest = url.partition("://")
+        origin = f"{scheme}://{rest.split('/', 1)[0]}"
+        pool = self._by_origin.get(origin)
+        if pool is None:
+            pool = self._by_origin[origin] = self._pool_for(url)
+        return pool
+
+    def _pool_for(self, url: str) -> urllib3.PoolManager:
+        """Direct, or through the proxy the environment names for ``url``."""
         proxies = ProxyConfiguration(get_environ_proxies(url))
         proxy = proxies.proxy_url_for(url)
         pool = self._pools.get(proxy)
@@ -93,6 +104,7 @@ class Fetcher:
         for pool in self._pools.values():
             pool.clear()
         self._pools.clear()
+        self._by_origin.clear()
 
 
 def _reason(err: Exception) -> str:
