@@ -193,8 +193,8 @@ def kill_to_frame(directory: Path, clip: Path, kills: int) -> list[float] | None
             old, before = status.producer_pid, status.write_seq
             killed = time.monotonic()
             os.kill(old, signal.SIGKILL)
-            if not _wait(lambda: (s := _ring_status(pool, "cam0")) and s.producer_pid not in (0, old)
-                         and s.write_seq > before, 60):
+            if not _wait(lambda: (s := _ring_status(pool, "cam0"))  # noqa: B023 - called at once
+                         and s.producer_pid not in (0, old) and s.write_seq > before, 60):  # noqa: B023
                 break
             times.append(time.monotonic() - killed)
             time.sleep(2.5)   # past reset_after_s: the next kill is again a first restart

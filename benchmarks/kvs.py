@@ -37,7 +37,6 @@ import json
 import multiprocessing as mp
 import os
 import secrets
-import statistics
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -89,7 +88,7 @@ def _run_source(base_url: str, spec: StreamSpec, plan: Plan) -> dict[str, Any]:
             frames = source.read_frames(into=writer.loan)
             next(frames)                                   # connected: start the clock
             cpu, deadline = time.process_time(), time.monotonic() + plan.seconds
-            for array, ts in frames:
+            for _array, ts in frames:
                 writer.commit(ts)
                 commits.append((ts, time.time(), source.stats.url_refreshes))
                 if time.monotonic() > deadline:

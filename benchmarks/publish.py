@@ -36,8 +36,7 @@ import boto3
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from kvs_pool.publish import (AwsParams, KinesisParams, KinesisPublisher, LoopParams,
-                              OutboxParams, open_outbox)
+from kvs_pool.publish import AwsParams, KinesisParams, KinesisPublisher, LoopParams, OutboxParams, open_outbox
 from kvs_pool.publish.base import OutboxItem
 from kvs_pool.publish.kinesis import encode_record
 
@@ -156,9 +155,9 @@ def drain_rate(publisher: Any, events: list[dict[str, Any]], workdir: Path) -> f
 def mqtt_figures(count: int, workdir: Path) -> dict[str, Any]:
     """Outbox + MqttPublisher vs a bare paho client, to one mosquitto, same events."""
     import paho.mqtt.client as mqtt
-    from tests.publish.mqttworld import Broker, Subscriber
 
     from kvs_pool.publish import MqttParams, MqttPublisher
+    from tests.publish.mqttworld import Broker, Subscriber
     (workdir / "broker").mkdir()
     broker = Broker(workdir / "broker").start()
     try:

@@ -272,7 +272,8 @@ def _bare_consumer(path: str, events: int, barrier, out) -> None:
     while len(lat) < events:
         while word.value == seen:
             if not futex_wait(ctypes.addressof(word), seen, 5.0) and word.value == seen:
-                out.put(("consumer", lat)); return
+                out.put(("consumer", lat))
+                return
         now, seen = time.monotonic(), word.value
         lat.append(now - stamp.value)
     out.put(("consumer", lat))
@@ -281,7 +282,8 @@ def _bare_consumer(path: str, events: int, barrier, out) -> None:
 def bench_bare_futex(consumers: int, events: int, period: float = 0.005) -> dict:
     """FUTEX_WAKE -> FUTEX_WAIT return latency (µs) on a plain shared mapping."""
     with tempfile.NamedTemporaryFile(prefix="ringbench-futex-") as f:
-        f.write(b"\0" * mmap.PAGESIZE); f.flush()
+        f.write(b"\0" * mmap.PAGESIZE)
+        f.flush()
         mapping = mmap.mmap(f.fileno(), mmap.PAGESIZE)
         word = ctypes.c_uint32.from_buffer(mapping, 0)
         stamp = ctypes.c_double.from_buffer(mapping, 8)

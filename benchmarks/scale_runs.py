@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-
-from scale_accounting import (MB, CameraTrack, judge, median_or_none, private_and_proportional)
+from scale_accounting import MB, CameraTrack, judge, median_or_none, private_and_proportional
 
 from kvs_pool.errors import RingError
 from kvs_pool.ring import RingGeometry, peek_status, sweep_stale

@@ -165,7 +165,7 @@ class Viewers:
         self.threads = [threading.Thread(target=self._read, args=(url, i), daemon=True)
                         for i in range(count)]
 
-    def __enter__(self) -> "Viewers":
+    def __enter__(self) -> Viewers:
         for t in self.threads:
             t.start()
         return self

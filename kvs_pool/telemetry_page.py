@@ -44,8 +44,14 @@ from typing import Any
 
 from kvs_pool.errors import RingError, RingNotFoundError
 from kvs_pool.ring.layout import NAME_PREFIX, validate_name
-from kvs_pool.ring.segment import (SHM_DIR, create_segment, foreign_reason, open_segment,
-                                   remove_foreign, unlink_segment)
+from kvs_pool.ring.segment import (
+    SHM_DIR,
+    create_segment,
+    foreign_reason,
+    open_segment,
+    remove_foreign,
+    unlink_segment,
+)
 from kvs_pool.telemetry import CAMERA, LATENCY_BUCKETS, OUTBOX, PUBLISHER, Family, keys
 
 __all__ = ["PAGE_VERSION", "page_name", "TelemetryPage", "read_page", "page_workers"]

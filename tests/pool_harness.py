@@ -21,10 +21,10 @@ from typing import Any
 
 import psutil
 import yaml
-
 from polling import wait_for
-from kvs_pool.ring import RingReader, RingStatus
+
 from kvs_pool.pool.statefile import read_state
+from kvs_pool.ring import RingReader, RingStatus
 
 SHM = Path("/dev/shm")
 

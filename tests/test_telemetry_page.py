@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from untrusted import UNTRUSTED, make_untrusted
 
 from kvs_pool.errors import RingError, RingUntrustedError
 from kvs_pool.pipeline.stats import PipelineStats
 from kvs_pool.publish.stats import PublishStats
 from kvs_pool.ring import sweep_stale
 from kvs_pool.telemetry_page import TelemetryPage, page_name, read_page
-from untrusted import UNTRUSTED, make_untrusted
 
 WORKER = "inference-people"
 

@@ -24,7 +24,7 @@ POOL_ENV = "KVS_POOL_NAME"
 _ATTACH_POLL_S = 0.1
 
 
-def attach(camera_id: str, pool: str | None = None, timeout: float = 0.0) -> "Camera":
+def attach(camera_id: str, pool: str | None = None, timeout: float = 0.0) -> Camera:
     """Attach to ``camera_id`` of ``pool`` (default: ``$KVS_POOL_NAME``).
 
     ``timeout`` > 0 waits that long for the ring to appear (pool still starting) before
@@ -86,7 +86,7 @@ class Camera:
     def close(self) -> None:
         self.reader.close()
 
-    def __enter__(self) -> "Camera":
+    def __enter__(self) -> Camera:
         return self
 
     def __exit__(self, *exc: object) -> None:

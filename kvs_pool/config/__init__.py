@@ -7,20 +7,36 @@ numbers. See ``docs/config.md`` for the file format.
 
 from kvs_pool.config.assignment import AssignmentConfig
 from kvs_pool.config.camera import (
-    BackoffConfig, CameraConfig, CameraDefaults, KvsSource, SourceConfig, StallConfig,
+    BackoffConfig,
+    CameraConfig,
+    CameraDefaults,
+    KvsSource,
+    SourceConfig,
+    StallConfig,
 )
 from kvs_pool.config.emulator import EmulatorSection, EmulatorStream
 from kvs_pool.config.load import load_config, parse_config
 from kvs_pool.config.pipeline import (
-    ConfirmConfig, DetectorConfig, MotionDetectorConfig, MotionGateConfig, PipelineConfig,
-    RoiZone, YoloDetectorConfig,
+    ConfirmConfig,
+    DetectorConfig,
+    MotionDetectorConfig,
+    MotionGateConfig,
+    PipelineConfig,
+    RoiZone,
+    YoloDetectorConfig,
 )
 from kvs_pool.config.pool import NAME_PATTERN, AwsConfig, MetricsConfig, PoolConfig, PoolSection
 from kvs_pool.config.publish import (
-    DynamoDBPublisherConfig, JsonlPublisherConfig, KinesisPublisherConfig, LogPublisherConfig,
-    OutboxConfig, PublisherConfig, S3PublisherConfig,
+    DynamoDBPublisherConfig,
+    JsonlPublisherConfig,
+    KinesisPublisherConfig,
+    LogPublisherConfig,
+    MqttPublisherConfig,
+    OutboxConfig,
+    PublisherConfig,
+    S3PublisherConfig,
+    WebhookPublisherConfig,
 )
-from kvs_pool.config.publish import MqttPublisherConfig, WebhookPublisherConfig
 from kvs_pool.errors import ConfigError
 
 __all__ = [

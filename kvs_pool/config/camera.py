@@ -13,10 +13,16 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from kvs_pool.backoff import BackoffPolicy
-from kvs_pool.stall import frame_timeout
 from kvs_pool.config.schema import (
-    at_least, between, greater_than, matches, not_empty, one_of_schemes, setting,
+    at_least,
+    between,
+    greater_than,
+    matches,
+    not_empty,
+    one_of_schemes,
+    setting,
 )
+from kvs_pool.stall import frame_timeout
 
 __all__ = [
     "NAME_PATTERN", "REGION_PATTERN", "BackoffConfig", "StallConfig", "KvsSource",

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 
 from kvs_pool.config.assignment import AssignmentConfig
 from kvs_pool.config.camera import (
-    NAME_PATTERN, CameraConfig, CameraDefaults, valid_endpoint, valid_name, valid_region,
+    NAME_PATTERN,
+    CameraConfig,
+    CameraDefaults,
+    valid_endpoint,
+    valid_name,
+    valid_region,
 )
 from kvs_pool.config.emulator import EmulatorSection
 from kvs_pool.config.pipeline import PipelineConfig

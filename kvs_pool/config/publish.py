@@ -14,7 +14,13 @@ from typing import Literal
 
 from kvs_pool.config.camera import BackoffConfig, valid_endpoint, valid_region
 from kvs_pool.config.schema import (
-    at_least, between, greater_than, matches, not_empty, one_of_schemes, setting,
+    at_least,
+    between,
+    greater_than,
+    matches,
+    not_empty,
+    one_of_schemes,
+    setting,
 )
 
 __all__ = [

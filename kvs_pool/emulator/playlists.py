@@ -17,7 +17,7 @@ A rendition other than the stream's first (after a resolution change) gets its o
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from kvs_pool.emulator.media import Clip
@@ -48,7 +48,7 @@ def master_playlist(token: str, clip: Clip) -> str:
 
 
 def _pdt(wall: float) -> str:
-    stamp = datetime.fromtimestamp(wall, tz=timezone.utc)
+    stamp = datetime.fromtimestamp(wall, tz=UTC)
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 

@@ -25,17 +25,18 @@ import json
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from kvs_pool.emulator import control
 from kvs_pool.emulator.config import EmulatorConfig
 from kvs_pool.emulator.faults import ErrorBurst
+from kvs_pool.emulator.service import KVSEmulator, Reply, aws_error
 from kvs_pool.httpserver import QuietHTTPServer
 from kvs_pool.loopback import is_loopback
-from kvs_pool.emulator.service import KVSEmulator, Reply, aws_error
 
 __all__ = ["EmulatorServer"]
 
@@ -62,7 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
     """One connection; keep-alive (FFmpeg reuses connections for HLS)."""
 
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
     timeout = 60
 
     def setup(self) -> None:
@@ -256,7 +257,7 @@ class EmulatorServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "EmulatorServer":
+    def __enter__(self) -> EmulatorServer:
         self.start()
         return self
 

@@ -195,7 +195,7 @@ class LiveStream:
         """Take new fragments from ``clip`` (a resolution change); returns its rendition index."""
         self.advance()
         with self._lock:
-            for index, known in enumerate(self._renditions):
+            for index, known in enumerate(self._renditions):  # noqa: B007 - index is used below
                 if known is clip:
                     break
             else:

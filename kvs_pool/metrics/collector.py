@@ -7,13 +7,13 @@ Per camera (label ``camera_id``), the six metrics users already query::
     kvs_hls_read_errors_total kvs_hls_last_frame_timestamp  kvs_hls_connection_state
 
 plus ring and health gauges (``kvs_pool_ring_*``, ``kvs_pool_decode_fps``,
-``kvs_pool_camera_healthy``), ``kvs_pool_frames_skipped_total{camera_id, reason}`` (frames
-passed over on purpose, e.g. ``reason="sampling"``: not a fault); per worker (labels
-``worker``, ``kind``, ``camera_id``) the restart count, up/down, pending backoff delay and consecutive failures; per process (label
-``worker``, the supervisor included) CPU seconds and resident memory from psutil; and the
-shared-memory telemetry pages of the inference workers, as typed families
-(``kvs_pool.metrics.worker_stats``: inference latency histogram, per-camera frame, detection
-and event counters, outbox counters and gauges).
+``kvs_pool_camera_healthy``), ``kvs_pool_frames_skipped_total{camera_id, reason}`` (frames passed
+over on purpose, e.g. ``reason="sampling"``: not a fault); per worker (labels ``worker``, ``kind``,
+``camera_id``) the restart count, up/down, pending backoff delay and consecutive failures; per
+process (label ``worker``, the supervisor included) CPU seconds and resident memory from psutil; and
+the shared-memory telemetry pages of the inference workers, as typed families
+(``kvs_pool.metrics.worker_stats``: inference latency histogram, per-camera frame, detection and
+event counters, outbox counters and gauges).
 """
 
 from __future__ import annotations

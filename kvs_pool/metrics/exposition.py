@@ -1,7 +1,8 @@
 """``/metrics`` through prometheus_client's own exposition (its WSGI app), so the endpoint
 speaks what Prometheus and other scrapers expect: the classic text format or OpenMetrics by
-``Accept`` negotiation, and gzip when the scraper asks for it (``Accept-Encoding``). The pool's HTTP server is ``http.server`` (one port for metrics,
-health and the status page), so this module adapts one GET to the WSGI call.
+``Accept`` negotiation, and gzip when the scraper asks for it (``Accept-Encoding``). The pool's
+HTTP server is ``http.server`` (one port for metrics, health and the status page), so this
+module adapts one GET to the WSGI call.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ class HttpApp(Protocol):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
     timeout = 30  # s per socket read/write: an idle or stalled client frees its thread
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name

@@ -1,7 +1,8 @@
 """What the metrics code reads from a running pool: the ``PoolView`` protocol it is given.
 
-The pool (``kvs_pool.pool.runtime``) implements it; tests may hand in a fake. The collector and ``/healthz`` call it
-at scrape time from the HTTP thread, so implementations must be safe to call from there.
+The pool (``kvs_pool.pool.runtime``) implements it; tests may hand in a fake. The collector
+and ``/healthz`` call it at scrape time from the HTTP thread, so implementations must be safe
+to call from there.
 """
 
 from __future__ import annotations

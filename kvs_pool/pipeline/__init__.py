@@ -6,10 +6,14 @@ them for the cameras of one pipeline; ``darknet``/``models`` turn the built-in Y
 an ONNX model at first use. See ``docs/detection.md``.
 """
 
-from kvs_pool.pipeline.confirm import ConfirmParams, Confirmer, Transition
+from kvs_pool.pipeline.confirm import Confirmer, ConfirmParams, Transition
 from kvs_pool.pipeline.detection import Detection, Detector
 from kvs_pool.pipeline.events import (
-    EventContext, EventSink, LogSink, make_event, validate_event,
+    EventContext,
+    EventSink,
+    LogSink,
+    make_event,
+    validate_event,
 )
 from kvs_pool.pipeline.letterbox import Letterboxer, LetterboxGeometry, letterbox
 from kvs_pool.pipeline.models import resolve_model

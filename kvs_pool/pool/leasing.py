@@ -61,7 +61,7 @@ class LeaseAssignment:
         self._failing = False
 
     @classmethod
-    def start(cls, config: PoolConfig, instance: str | None) -> "LeaseAssignment":
+    def start(cls, config: PoolConfig, instance: str | None) -> LeaseAssignment:
         """Check the table (fail now if missing or denied) and register the heartbeat."""
         settings = config.pool.assignment
         instance = instance_id(instance or settings.instance)

@@ -13,9 +13,15 @@ sections made typed params by ``kvs_pool.workers.params``)::
 from kvs_pool.publish.aws import AwsParams
 from kvs_pool.publish.base import OutboxItem, Outcome, Publisher
 from kvs_pool.publish.dynamodb import DynamoParams, DynamoPublisher
-from kvs_pool.publish.factory import (PublisherParams, PublishingParams, build_publisher,
-                                      build_publishers, open_outbox, open_publishing,
-                                      worker_outbox_path)
+from kvs_pool.publish.factory import (
+                                      PublisherParams,
+                                      PublishingParams,
+                                      build_publisher,
+                                      build_publishers,
+                                      open_outbox,
+                                      open_publishing,
+                                      worker_outbox_path,
+)
 from kvs_pool.publish.jsonl import JsonlParams, JsonlPublisher
 from kvs_pool.publish.kinesis import KinesisParams, KinesisPublisher
 from kvs_pool.publish.logpub import LogParams, LogPublisher
@@ -24,8 +30,8 @@ from kvs_pool.publish.mqtt import MqttParams, MqttPublisher
 from kvs_pool.publish.outbox import Outbox, OutboxParams
 from kvs_pool.publish.s3 import S3Params, S3Publisher
 from kvs_pool.publish.snapshot import render_crop, render_snapshot
-from kvs_pool.publish.webhook import WebhookParams, WebhookPublisher
 from kvs_pool.publish.stats import PublishStats
+from kvs_pool.publish.webhook import WebhookParams, WebhookPublisher
 
 __all__ = [
     "AwsParams", "OutboxItem", "Outcome", "Publisher", "DynamoParams", "DynamoPublisher",

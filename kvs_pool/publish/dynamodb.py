@@ -11,8 +11,8 @@ counts as delivered.
 
 from __future__ import annotations
 
-import json
 import functools
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kvs_pool.backoff import Backoff, BackoffPolicy
-from kvs_pool.publish.base import Outcome, OutboxItem, Publisher
+from kvs_pool.publish.base import OutboxItem, Outcome, Publisher
 from kvs_pool.publish.outbox import Outbox
 
 __all__ = ["LoopParams", "PublisherLoop"]

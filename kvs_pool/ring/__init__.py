@@ -7,8 +7,7 @@ The supervisor creates and unlinks rings (``create_ring``, ``RingOwner.unlink``,
 
 from kvs_pool.errors import RingError, RingLayoutError, RingNotFoundError, RingSpaceError
 from kvs_pool.ring.header import RingStatus
-from kvs_pool.ring.layout import (LAYOUT_VERSION, ConnectionState, RingGeometry, segment_name,
-                                  validate_name)
+from kvs_pool.ring.layout import LAYOUT_VERSION, ConnectionState, RingGeometry, segment_name, validate_name
 from kvs_pool.ring.owner import RingOwner, create_ring
 from kvs_pool.ring.peek import peek_status
 from kvs_pool.ring.reader import Frame, FrameOverwrittenError, RingReader

@@ -1,11 +1,12 @@
 """Wait for and wake on a 32-bit word in shared memory with the Linux futex syscall.
 
-Why a futex word in the ring header and not a doorbell (pipe, eventfd, socket, semaphore):
-a futex wakes a waiting process as fast as a pipe or a POSIX semaphore (``benchmarks/ring.py``
-measures the ring's wake-up next to a bare futex; figures in docs/ring.md), but it broadcasts to any number of independently started readers with no
-per-reader state (no fd to hand out, nothing to register), and a reader that dies while waiting
-leaves nothing behind (``multiprocessing.Event`` hung its setter after a waiter was killed). The
-word lives in the segment, so attaching to the ring is all a reader needs.
+Why a futex word in the ring header and not a doorbell (pipe, eventfd, socket, semaphore): a futex
+wakes a waiting process as fast as a pipe or a POSIX semaphore (``benchmarks/ring.py`` measures the
+ring's wake-up next to a bare futex; figures in docs/ring.md), but it broadcasts to any number of
+independently started readers with no per-reader state (no fd to hand out, nothing to register), and
+a reader that dies while waiting leaves nothing behind (``multiprocessing.Event`` hung its setter
+after a waiter was killed). The word lives in the segment, so attaching to the ring is all a reader
+needs.
 
 We use the *shared* (non-PRIVATE) ops because waiters and wakers are different processes that
 map the same tmpfs page; the kernel keys the wait queue on (inode, offset).

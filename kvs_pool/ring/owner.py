@@ -20,10 +20,24 @@ import os
 from kvs_pool.errors import RingError
 from kvs_pool.ring.futex import futex_wake
 from kvs_pool.ring.header import RingStatus, attach_mapping, pid_alive, read_status
-from kvs_pool.ring.layout import (HEADER_SIZE, LAYOUT_VERSION, MAGIC, PIXEL_OFFSET, HeaderWord, PoolState,
-                                  RingGeometry, segment_name)
-from kvs_pool.ring.segment import (Mapping, create_segment, foreign_reason, remove_foreign,
-                                   segment_exists, unlink_segment)
+from kvs_pool.ring.layout import (
+    HEADER_SIZE,
+    LAYOUT_VERSION,
+    MAGIC,
+    PIXEL_OFFSET,
+    HeaderWord,
+    PoolState,
+    RingGeometry,
+    segment_name,
+)
+from kvs_pool.ring.segment import (
+    Mapping,
+    create_segment,
+    foreign_reason,
+    remove_foreign,
+    segment_exists,
+    unlink_segment,
+)
 
 __all__ = ["RingOwner", "create_ring"]
 
@@ -65,7 +79,7 @@ class RingOwner:
         m.close()
         log.info("ring %s unlinked", self.name)
 
-    def __enter__(self) -> "RingOwner":
+    def __enter__(self) -> RingOwner:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -98,7 +112,8 @@ def _write_header(m: Mapping, g: RingGeometry) -> None:
                          (HeaderWord.SLOT_COUNT, g.slots), (HeaderWord.SLOT_SIZE, g.slot_size),
                          (HeaderWord.PIXEL_OFFSET, PIXEL_OFFSET), (HeaderWord.MAX_WIDTH, g.max_width),
                          (HeaderWord.MAX_HEIGHT, g.max_height), (HeaderWord.MAX_CHANNELS, g.channels),
-                         (HeaderWord.DTYPE, 0), (HeaderWord.TOTAL_SIZE, g.total_size), (HeaderWord.OWNER_PID, os.getpid()),
+                         (HeaderWord.DTYPE, 0), (HeaderWord.TOTAL_SIZE, g.total_size),
+                         (HeaderWord.OWNER_PID, os.getpid()),
                          (HeaderWord.POOL_STATE, PoolState.OPEN)):
         u[index] = value
     u[HeaderWord.MAGIC] = MAGIC  # last: attachers wait for it
@@ -120,7 +135,8 @@ def _adopt_or_remove(name: str, what: str, g: RingGeometry) -> Mapping | None:
         m.close()
         raise RingError(f"{what}: ring {name} is owned by live process {owner}: is this pool "
                         "already running? Pool names must be unique per host")
-    same = (int(m.hdr[HeaderWord.MAX_WIDTH]), int(m.hdr[HeaderWord.MAX_HEIGHT]), int(m.hdr[HeaderWord.MAX_CHANNELS]),
+    same = (int(m.hdr[HeaderWord.MAX_WIDTH]), int(m.hdr[HeaderWord.MAX_HEIGHT]),
+            int(m.hdr[HeaderWord.MAX_CHANNELS]),
             int(m.hdr[HeaderWord.SLOT_COUNT])) == (g.max_width, g.max_height, g.channels, g.slots)
     if not same:
         log.warning("replacing ring %s of another geometry left by dead owner %d", name, owner)

@@ -1,11 +1,11 @@
 """A one-off look at a ring's header: one ``pread`` of its first page, nothing mapped or locked.
 
-Attaching a ring (``RingReader.attach``) maps and prefaults every slot: right for a reader that
-will touch them, a waste for a status tool looking at many rings once (``kvs-pool status`` over
-200 rings; ``benchmarks/scale.py`` measures it, docs/sizing.md holds the figures). The page is a private copy taken under no lock; its words are read one by
-one, as ``read_status`` does on a live mapping. The checks are ``attach``'s: a regular file of
-this user with mode 0600 (nobody else's data is shown as the pool's), then magic, layout
-version, size and a closed pool.
+Attaching a ring (``RingReader.attach``) maps and prefaults every slot: right for a reader that will
+touch them, a waste for a status tool looking at many rings once (``kvs-pool status`` over 200
+rings; ``benchmarks/scale.py`` measures it, docs/sizing.md holds the figures). The page is a private
+copy taken under no lock; its words are read one by one, as ``read_status`` does on a live mapping.
+The checks are ``attach``'s: a regular file of this user with mode 0600 (nobody else's data is shown
+as the pool's), then magic, layout version, size and a closed pool.
 """
 
 from __future__ import annotations

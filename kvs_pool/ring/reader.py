@@ -47,8 +47,8 @@ _FOREVER = float("inf")
 # Word indexes as module constants: the wake-up path reads them without attribute lookups.
 _WRITE_SEQ = HeaderWord.WRITE_SEQ
 _SEQ, _HEIGHT, _WIDTH, _CHANNELS = SlotWord.SEQ, SlotWord.HEIGHT, SlotWord.WIDTH, SlotWord.CHANNELS
-_CAPTURE_TS, _DECODE_TS, _GENERATION, _COMMIT_MONO = (SlotWord.CAPTURE_TS, SlotWord.DECODE_TS, SlotWord.GENERATION,
-                                                      SlotWord.COMMIT_MONO)
+_CAPTURE_TS, _DECODE_TS = SlotWord.CAPTURE_TS, SlotWord.DECODE_TS
+_GENERATION, _COMMIT_MONO = SlotWord.GENERATION, SlotWord.COMMIT_MONO
 
 
 class FrameOverwrittenError(RingError):
@@ -76,7 +76,7 @@ class Frame:
         """True if the slot still holds this frame (a copy is always intact)."""
         return self._meta is None or self._meta[SlotWord.SEQ] == 2 * self.seq
 
-    def copy(self) -> "Frame":
+    def copy(self) -> Frame:
         """An owned copy of the frame, checked intact after copying."""
         array = self.array.copy()
         if not self.is_intact():
@@ -102,7 +102,7 @@ class RingReader:
         self.missed = 0
 
     @classmethod
-    def attach(cls, pool: str, camera_id: str) -> "RingReader":
+    def attach(cls, pool: str, camera_id: str) -> RingReader:
         """Attach read-only to the ring of ``camera_id`` in ``pool``.
 
         Raises ``RingNotFoundError`` (no such ring), ``RingLayoutError`` (another layout
@@ -280,7 +280,7 @@ class RingReader:
             self._slots, self._views = [], []
             m.close()
 
-    def __enter__(self) -> "RingReader":
+    def __enter__(self) -> RingReader:
         return self
 
     def __exit__(self, *exc: object) -> None:

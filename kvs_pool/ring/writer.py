@@ -28,9 +28,8 @@ import numpy as np
 
 from kvs_pool.errors import RingError
 from kvs_pool.ring.futex import futex_wake
-from kvs_pool.ring.header import (RingStatus, attach_mapping, closed_reason, pid_alive,
-                                  read_status)
-from kvs_pool.ring.layout import COUNTER_WORDS, HeaderWord, SlotWord, ConnectionState, segment_name
+from kvs_pool.ring.header import RingStatus, attach_mapping, closed_reason, pid_alive, read_status
+from kvs_pool.ring.layout import COUNTER_WORDS, ConnectionState, HeaderWord, SlotWord, segment_name
 from kvs_pool.ring.segment import Mapping
 
 __all__ = ["RingWriter"]
@@ -62,7 +61,7 @@ class RingWriter:
         self._recheck_at = time.monotonic() + _RECHECK_S
 
     @classmethod
-    def attach(cls, pool: str, camera_id: str) -> "RingWriter":
+    def attach(cls, pool: str, camera_id: str) -> RingWriter:
         """Attach as the ring's writer (untracked); refuses if another live writer holds it."""
         name = segment_name(pool, camera_id)
         what = f"camera {camera_id!r} of pool {pool!r}"
@@ -210,7 +209,7 @@ class RingWriter:
             raise RingError(f"camera {self.camera_id!r}: ring {self.name} was removed or "
                             "replaced by its owner; this writer is orphaned (restart it)")
 
-    def __enter__(self) -> "RingWriter":
+    def __enter__(self) -> RingWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,8 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from kvs_pool.sources.base import (
-    BufferFactory, FrameSource, ProgressHook, SourceControl, SourceState, SourceStats,
-    allocate, frame_timeout,
+    BufferFactory,
+    FrameSource,
+    ProgressHook,
+    SourceControl,
+    SourceState,
+    SourceStats,
+    allocate,
+    frame_timeout,
 )
 
 __all__ = [

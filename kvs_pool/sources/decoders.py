@@ -40,7 +40,12 @@ import numpy as np
 from kvs_pool.errors import FrameSourceError
 from kvs_pool.sources.base import BufferFactory
 from kvs_pool.sources.sampling import (
-    PLAN_ALL, PLAN_KEYFRAMES, PacketRouter, Sampler, choose_plan, is_disposable,
+    PLAN_ALL,
+    PLAN_KEYFRAMES,
+    PacketRouter,
+    Sampler,
+    choose_plan,
+    is_disposable,
 )
 
 __all__ = ["ReaderSettings", "Cv2Reader", "AvReader", "Decoded", "Fill", "redact"]

@@ -31,8 +31,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from kvs_pool.errors import FrameSourceError, HLSStreamError, KVSConnectionError, KVSPermanentError
 
-__all__ = ["Action", "HLSResponseError", "FragmentDecodeError", "FATAL_CODES", "THROTTLE_CODES", "from_client_error",
-           "from_botocore_error", "from_http", "action_for"]
+__all__ = ["Action", "HLSResponseError", "FragmentDecodeError", "FATAL_CODES", "THROTTLE_CODES",
+           "from_client_error", "from_botocore_error", "from_http", "action_for"]
 
 
 class Action(Enum):
@@ -92,7 +92,8 @@ def _hint(code: str, api: str) -> str:
     if code == "NoDataRetentionException":
         return " - HLS needs a stream with data retention > 0"
     if code in ("NotAuthorizedException", "AccessDeniedException"):
-        return " - check the credentials/profile and the IAM policy (kinesisvideo:GetDataEndpoint, GetHLSStreamingSessionURL)"
+        return (" - check the credentials/profile and the IAM policy"
+                " (kinesisvideo:GetDataEndpoint, GetHLSStreamingSessionURL)")
     return ""
 
 

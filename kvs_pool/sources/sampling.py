@@ -30,8 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Sampler", "KeyframeRate", "PacketRouter", "choose_plan", "is_disposable", "PLAN_ALL", "PLAN_SAMPLED",
-           "PLAN_KEYFRAMES"]
+__all__ = ["Sampler", "KeyframeRate", "PacketRouter", "choose_plan", "is_disposable", "PLAN_ALL",
+           "PLAN_SAMPLED", "PLAN_KEYFRAMES"]
 
 PLAN_ALL, PLAN_SAMPLED, PLAN_KEYFRAMES = "all", "sampled", "keyframes"
 KEY_RATE_SLACK = 1.05   # a target this much above the key-frame rate still samples key frames

@@ -21,10 +21,11 @@ FFmpeg may wait a timeout twice before giving up, so a dead server blocks a read
 than its fragment duration (a shorter one kills a healthy stream): raise ``read_timeout_s`` for
 streams with fragments over ~6 s, and the heartbeat timeout above twice it. Files: no timeouts.
 
-Files (``file://`` or a plain path) end by default; ``loop=True`` starts them again at the end
-(a camera for demos and tests; timestamps keep counting), ``realtime=True`` paces them at their
-own rate (otherwise as fast as they decode). ``kvs_pool.workers.params.url_source_options``
-turns both on for files: a camera in the config behaves like a camera. For capture timestamps see ``kvs_pool.sources.timeline``.
+Files (``file://`` or a plain path) end by default; ``loop=True`` starts them again at the end (a
+camera for demos and tests; timestamps keep counting), ``realtime=True`` paces them at their own
+rate (otherwise as fast as they decode). ``kvs_pool.workers.params.url_source_options`` turns both
+on for files: a camera in the config behaves like a camera. For capture timestamps see
+``kvs_pool.sources.timeline``.
 
 Pacing (``pace=True``, the default, for RTSP and HTTP(S)): FFmpeg reads live HLS one fragment at
 a time and decodes it at once, so unpaced its frames come in bursts of a fragment (at 5 fps from
@@ -60,14 +61,19 @@ import numpy as np
 from kvs_pool.backoff import Backoff, BackoffPolicy
 from kvs_pool.errors import FrameSourceError
 from kvs_pool.sources.base import (
-    BufferFactory, SourceControl, SourceState, SourceStats, allocate, frame_timeout,
+    BufferFactory,
+    SourceControl,
+    SourceState,
+    SourceStats,
+    allocate,
+    frame_timeout,
 )
 from kvs_pool.sources.decoders import AvReader, Cv2Reader, ReaderSettings, redact
 from kvs_pool.sources.pacing import Pacer
 from kvs_pool.sources.timeline import Timeline
 
-__all__ = ["URLSourceOptions", "URLFrameSource", "is_file_url", "with_credentials", "DEFAULT_TIMEOUTS", "TRANSPORTS",
-           "with_credentials"]
+__all__ = ["URLSourceOptions", "URLFrameSource", "is_file_url", "with_credentials", "DEFAULT_TIMEOUTS",
+           "TRANSPORTS"]
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kvs_pool.logs import bind, configure
 from kvs_pool.exits import EXIT_CRASH, EXIT_ORPHANED
+from kvs_pool.logs import bind, configure
 
 __all__ = ["ChildArgs", "ChildHandle", "Entry", "run_child", "set_title"]
 

@@ -16,10 +16,10 @@ import random
 from dataclasses import dataclass, field
 
 from kvs_pool.backoff import Backoff
+from kvs_pool.exits import EXIT_CONFIG
 from kvs_pool.supervisor.child import ChildHandle
 from kvs_pool.supervisor.specs import WorkerSpec
 from kvs_pool.supervisor.view import WorkerView
-from kvs_pool.exits import EXIT_CONFIG
 
 __all__ = ["WorkerSlot"]
 

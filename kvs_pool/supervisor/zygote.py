@@ -1,12 +1,12 @@
 """The worker template process (a zygote): pre-loads what every worker shares, forks workers.
 
-The supervisor starts it (``kvs_pool.supervisor.template``) in a fresh interpreter as
-``main([POOL, FD, SUPERVISOR_PID, MODULES, LABEL])``. It imports ``MODULES``
-(numpy, cv2, av, the ring, the worker bootstrap: what every decoder needs; boto3 only in the
-KVS decoders' template; never onnxruntime), runs ``gc.freeze()`` so the collector never writes those objects' pages, and then
-only serves fork requests on the control socket ``FD``: no thread (OpenBLAS is held to one by
-the supervisor's environment), no other socket, no ring. Imported code and data are then
-shared copy-on-write by every worker; each worker imports what its kind needs itself.
+The supervisor starts it (``kvs_pool.supervisor.template``) in a fresh interpreter as ``main([POOL,
+FD, SUPERVISOR_PID, MODULES, LABEL])``. It imports ``MODULES`` (numpy, cv2, av, the ring, the worker
+bootstrap: what every decoder needs; boto3 only in the KVS decoders' template; never onnxruntime),
+runs ``gc.freeze()`` so the collector never writes those objects' pages, and then only serves fork
+requests on the control socket ``FD``: no thread (OpenBLAS is held to one by the supervisor's
+environment), no other socket, no ring. Imported code and data are then shared copy-on-write by
+every worker; each worker imports what its kind needs itself.
 
 A request is forked twice: the template forks an intermediate, which forks the worker and exits
 at once, so the worker is adopted by the supervisor (a child subreaper) and reaped by it like a
@@ -41,8 +41,8 @@ import struct
 import sys
 import time
 
-from kvs_pool.supervisor.child import run_child, set_title
 from kvs_pool.exits import EXIT_CRASH, EXIT_ORPHANED
+from kvs_pool.supervisor.child import run_child, set_title
 
 __all__ = ["main", "recv_exact", "LENGTH", "PID"]
 

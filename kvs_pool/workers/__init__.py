@@ -10,8 +10,7 @@ handlers before calling it, and exits with the returned code, one of ``kvs_pool.
 
 from __future__ import annotations
 
-from kvs_pool.exits import (EXIT_CONFIG, EXIT_CRASH, EXIT_GAVE_UP, EXIT_MEANINGS, EXIT_OK,
-                            EXIT_ORPHANED)
+from kvs_pool.exits import EXIT_CONFIG, EXIT_CRASH, EXIT_GAVE_UP, EXIT_MEANINGS, EXIT_OK, EXIT_ORPHANED
 
 __all__ = ["EXIT_OK", "EXIT_CRASH", "EXIT_CONFIG", "EXIT_GAVE_UP", "EXIT_ORPHANED",
            "EXIT_MEANINGS"]

@@ -50,7 +50,10 @@ from kvs_pool.pipeline.stats import write_json_atomic
 from kvs_pool.telemetry_page import TelemetryPage
 from kvs_pool.workers import EXIT_CONFIG, EXIT_OK, EXIT_ORPHANED
 from kvs_pool.workers.params import (
-    camera_setups, motion_params, publishing_params, yolo_params,
+    camera_setups,
+    motion_params,
+    publishing_params,
+    yolo_params,
 )
 
 __all__ = ["run_inference", "build_detector", "build_renderer", "camera_setups", "worker_name",

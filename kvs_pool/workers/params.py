@@ -21,18 +21,47 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kvs_pool.config import (
-    AwsConfig, CameraConfig, ConfirmConfig, DynamoDBPublisherConfig, JsonlPublisherConfig,
-    KinesisPublisherConfig, KvsSource, LogPublisherConfig, MotionDetectorConfig,
-    MotionGateConfig, MqttPublisherConfig, PipelineConfig, PoolConfig, PublisherConfig, RoiZone,
-    S3PublisherConfig, SourceConfig, WebhookPublisherConfig, YoloDetectorConfig,
+    AwsConfig,
+    CameraConfig,
+    ConfirmConfig,
+    DynamoDBPublisherConfig,
+    JsonlPublisherConfig,
+    KinesisPublisherConfig,
+    KvsSource,
+    LogPublisherConfig,
+    MotionDetectorConfig,
+    MotionGateConfig,
+    MqttPublisherConfig,
+    PipelineConfig,
+    PoolConfig,
+    PublisherConfig,
+    RoiZone,
+    S3PublisherConfig,
+    SourceConfig,
+    WebhookPublisherConfig,
+    YoloDetectorConfig,
 )
 from kvs_pool.config.publish import AwsClientSettings
 from kvs_pool.pipeline import (
-    CameraSetup, ConfirmParams, GateParams, MotionParams, YoloParams, Zone,
+    CameraSetup,
+    ConfirmParams,
+    GateParams,
+    MotionParams,
+    YoloParams,
+    Zone,
 )
 from kvs_pool.publish import (
-    AwsParams, DynamoParams, JsonlParams, KinesisParams, LogParams, LoopParams, MqttParams,
-    OutboxParams, S3Params, WebhookParams, worker_outbox_path,
+    AwsParams,
+    DynamoParams,
+    JsonlParams,
+    KinesisParams,
+    LogParams,
+    LoopParams,
+    MqttParams,
+    OutboxParams,
+    S3Params,
+    WebhookParams,
+    worker_outbox_path,
 )
 from kvs_pool.publish.factory import PublisherParams, PublishingParams
 from kvs_pool.secrets import read_secret

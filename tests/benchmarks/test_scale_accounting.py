@@ -17,7 +17,6 @@ import scale_accounting as acc  # noqa: E402
 import scale_runs  # noqa: E402
 
 
-
 def feed(track: acc.CameraTrack, fps: float, seconds: float, poll: float = 0.2,
          lost: set[int] | None = None, stop_after: float | None = None,
          lag_per_s: float = 0.0) -> acc.CameraTrack:

@@ -13,8 +13,8 @@ import pytest
 from ringtools import put
 
 from kvs_pool.metrics import WorkerView
-from kvs_pool.ring import ConnectionState, RingGeometry, RingWriter, create_ring
 from kvs_pool.pool.statefile import write_state
+from kvs_pool.ring import ConnectionState, RingGeometry, RingWriter, create_ring
 from kvs_pool.telemetry_page import TelemetryPage
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,8 @@ from kvs_pool.ring.layout import HeaderWord
 sys.path.insert(0, str(Path(__file__).parents[1] / "ring"))
 from actor_procs import Actor, actors  # noqa: E402
 from polling import wait_for
-from ringtools import put
 from ring_actors import stamped_seq  # noqa: E402
+from ringtools import put
 
 SMALL = RingGeometry(64, 48, 3, 4)
 

@@ -10,8 +10,15 @@ import pytest
 import yaml
 
 from kvs_pool.config import (
-    ConfigError, DynamoDBPublisherConfig, JsonlPublisherConfig, KinesisPublisherConfig,
-    LogPublisherConfig, MotionDetectorConfig, PoolConfig, S3PublisherConfig, YoloDetectorConfig,
+    ConfigError,
+    DynamoDBPublisherConfig,
+    JsonlPublisherConfig,
+    KinesisPublisherConfig,
+    LogPublisherConfig,
+    MotionDetectorConfig,
+    PoolConfig,
+    S3PublisherConfig,
+    YoloDetectorConfig,
     parse_config,
 )
 

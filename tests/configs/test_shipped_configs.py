@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from kvs_pool.config import (
-    ConfigError, JsonlPublisherConfig, MotionDetectorConfig, YoloDetectorConfig, load_config,
+    ConfigError,
+    JsonlPublisherConfig,
+    MotionDetectorConfig,
+    YoloDetectorConfig,
+    load_config,
 )
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

@@ -9,10 +9,10 @@ import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
-
-from kvs_pool.emulator import EmulatorServer
 from emu_world import STREAM, archived, kvs, session_url
 from polling import wait_for
+
+from kvs_pool.emulator import EmulatorServer
 
 
 def test_data_endpoint_points_back_to_the_emulator(emu: EmulatorServer) -> None:

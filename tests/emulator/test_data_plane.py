@@ -15,8 +15,7 @@ import pytest
 from emu_world import STREAM, fetch, session_url
 from polling import wait_for
 
-from kvs_pool.emulator import EmulatorServer
-from kvs_pool.emulator import mp4
+from kvs_pool.emulator import EmulatorServer, mp4
 
 URI = re.compile(r'^(get\S+)$|URI="([^"]+)"', re.M)
 

@@ -132,8 +132,8 @@ def test_control_api_refuses_non_loopback_clients_unless_allowed(allowed: bool, 
         if not allowed:
             assert "loopback" in doc["message"] and other in logged.text
         assert _post(local, b'{"fault": "clear"}')[0] == 200
-        absolute = ("POST http://x/_emulator/faults HTTP/1.1\r\nHost: x\r\n"
-                    "Content-Length: 17\r\n\r\n{\"fault\":\"clear\"}").encode()
+        absolute = (b"POST http://x/_emulator/faults HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Length: 17\r\n\r\n{\"fault\":\"clear\"}")
         with _raw(remote, absolute) as sock:  # an absolute URI reaches the same route
             assert sock.recv(4096).startswith(b"HTTP/1.1 200" if allowed else b"HTTP/1.1 403")
         with urllib.request.urlopen(remote + "/_emulator/state" if allowed else

@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from untrusted import UNTRUSTED, make_untrusted
 
+from kvs_pool import telemetry
 from kvs_pool.errors import PublishError
 from kvs_pool.metrics import PoolCollector, WorkerView
 from kvs_pool.pipeline.stats import CameraCounters, PipelineStats
 from kvs_pool.publish import Outbox, OutboxParams
 from kvs_pool.publish.base import Outcome
 from kvs_pool.ring import RingStatus
-from kvs_pool import telemetry
 from kvs_pool.telemetry_page import TelemetryPage, page_name
-from untrusted import UNTRUSTED, make_untrusted
 
 PUBLISHER = "jsonl:events"
 LATENCIES = (0.003, 0.004, 0.015, 0.3, 3.0)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from kvs_pool.pipeline.confirm import ConfirmParams, Confirmer
+from kvs_pool.pipeline.confirm import Confirmer, ConfirmParams
 from kvs_pool.pipeline.detection import Detection
 
 PERSON = Detection((10, 10, 20, 40), 0.8, "person")

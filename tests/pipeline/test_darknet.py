@@ -142,7 +142,8 @@ class Reference:
             elif kind == "upsample":
                 x = x.repeat(2, axis=1).repeat(2, axis=2)
             elif kind == "route":
-                x = np.concatenate([outs[int(v) + i if int(v) < 0 else int(v)] for v in sec["layers"].split(",")])
+                layers = [int(v) for v in sec["layers"].split(",")]
+                x = np.concatenate([outs[v + i if v < 0 else v] for v in layers])
             elif kind == "shortcut":
                 x = x + outs[int(sec["from"]) + i]
             elif kind == "yolo":

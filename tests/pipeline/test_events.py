@@ -10,7 +10,10 @@ import pytest
 from kvs_pool.pipeline.confirm import Transition
 from kvs_pool.pipeline.detection import Detection
 from kvs_pool.pipeline.events import (
-    EventContext, LogSink, make_event, validate_event,
+    EventContext,
+    LogSink,
+    make_event,
+    validate_event,
 )
 
 CTX = EventContext("front-door", "people", "yolov3-tiny")

@@ -17,8 +17,9 @@ from typing import Any
 import yaml
 
 from kvs_pool.emulator import EmulatorServer, StreamSpec
-from kvs_pool.pool.observe import instance_rings as rings, readers
 from kvs_pool.emulator.config import EmulatorConfig
+from kvs_pool.pool.observe import instance_rings as rings
+from kvs_pool.pool.observe import readers
 
 W, H, FPS, GOP = 160, 96, 10, 10
 __all__ = ["emulator", "write_config", "rings", "readers", "Instances", "state", "ENV"]
@@ -80,14 +81,14 @@ class Instances:
             proc.wait(30)
             raise
 
-    def __enter__(self) -> "Instances":
+    def __enter__(self) -> Instances:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for name, proc in list(self.procs.items()):
+        for proc in list(self.procs.values()):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for name, proc in list(self.procs.items()):
+        for proc in list(self.procs.values()):
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:

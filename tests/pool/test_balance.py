@@ -51,6 +51,6 @@ def test_no_steal_within_one_of_balance() -> None:
 
 def test_instances_racing_for_free_leases_prefer_different_ones() -> None:
     leases = [Lease(f"c{i}") for i in range(30)]
-    first = {l.camera for l in plan_round(leases, "a", {"a", "b", "c"}, set()).take}
-    second = {l.camera for l in plan_round(leases, "b", {"a", "b", "c"}, set()).take}
+    first = {lease.camera for lease in plan_round(leases, "a", {"a", "b", "c"}, set()).take}
+    second = {lease.camera for lease in plan_round(leases, "b", {"a", "b", "c"}, set()).take}
     assert len(first) == len(second) == 10 and len(first & second) < 8

@@ -4,10 +4,9 @@ an instance that cannot reach the table fences itself, close() releases everythi
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
-
-import uuid
 
 import pytest
 from instances import ENV, emulator

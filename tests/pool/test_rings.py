@@ -9,8 +9,8 @@ import pytest
 
 from kvs_pool.config import parse_config
 from kvs_pool.errors import RingError
-from kvs_pool.ring import RingReader
 from kvs_pool.pool.rings import RingSet
+from kvs_pool.ring import RingReader
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from kvs_pool.config import parse_config
-from kvs_pool.workers import entries
 from kvs_pool.pool.specs import specs_from_config
+from kvs_pool.workers import entries
 
 BASE = """
 pool: {{name: p1, state_dir: /tmp/kvs-pool-test-specs}}

@@ -25,8 +25,16 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from kvs_pool.backoff import BackoffPolicy
-from kvs_pool.publish import (AwsParams, DynamoParams, DynamoPublisher, KinesisParams,
-                              KinesisPublisher, LoopParams, S3Params, S3Publisher)
+from kvs_pool.publish import (
+    AwsParams,
+    DynamoParams,
+    DynamoPublisher,
+    KinesisParams,
+    KinesisPublisher,
+    LoopParams,
+    S3Params,
+    S3Publisher,
+)
 
 REGION = "us-east-1"
 FAST_LOOP = LoopParams(backoff=BackoffPolicy(initial_s=0.1, factor=2.0, max_s=1.0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -42,7 +42,7 @@ def _emit_then_drain(path: Path, publishers: list, events: list[dict]) -> Outbox
 
 def test_events_arrive_in_all_three_services_with_their_shapes(world: AwsWorld, outbox_path):
     outbox, loop = open_outbox(outbox_path, world.publishers(), loop=FAST_LOOP)
-    ts = datetime(2026, 9, 21, 13, 33, 20, 250000, tzinfo=timezone.utc).timestamp()
+    ts = datetime(2026, 9, 21, 13, 33, 20, 250000, tzinfo=UTC).timestamp()
     events = [make_event(cam, n, ts=ts + n) for n in range(3) for cam in ("cam-a", "cam-b")]
     loop.start()
     try:

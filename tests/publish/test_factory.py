@@ -10,8 +10,14 @@ import pytest
 from kvs_pool.config import load_config
 from kvs_pool.errors import ConfigError
 from kvs_pool.publish import (
-    AwsParams, DynamoParams, JsonlParams, KinesisParams, S3Params, build_publisher,
-    build_publishers, open_publishing,
+    AwsParams,
+    DynamoParams,
+    JsonlParams,
+    KinesisParams,
+    S3Params,
+    build_publisher,
+    build_publishers,
+    open_publishing,
 )
 from kvs_pool.workers.params import publishing_params
 

@@ -12,8 +12,7 @@ from awsworld import FAST_LOOP, make_event
 from polling import wait_for
 
 from kvs_pool.errors import PublishError
-from kvs_pool.publish import (JsonlParams, JsonlPublisher, Outbox, OutboxParams,
-                              open_outbox)
+from kvs_pool.publish import JsonlParams, JsonlPublisher, Outbox, OutboxParams, open_outbox
 
 
 def _lines(path: Path) -> list[dict]:

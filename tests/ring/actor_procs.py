@@ -37,7 +37,7 @@ class Actor:
         try:
             line = self.lines.get(timeout=timeout)
         except queue.Empty:
-            raise AssertionError(f"actor {self.proc.args[2:]} printed nothing in {timeout}s")
+            raise AssertionError(f"actor {self.proc.args[2:]} printed nothing in {timeout}s") from None
         if line is None:
             raise AssertionError(f"actor {self.proc.args[2:]} exited ({self.proc.wait()}): "
                                  f"{self.stderr()}")
@@ -51,7 +51,7 @@ class Actor:
             try:
                 line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
             except queue.Empty:
-                raise AssertionError(f"actor {self.proc.args[2:]} did not finish in {timeout}s")
+                raise AssertionError(f"actor {self.proc.args[2:]} did not finish in {timeout}s") from None
             if line is None:
                 break
             last = line

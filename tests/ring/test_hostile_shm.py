@@ -1,8 +1,8 @@
 """Other local users and /dev/shm: a ring is trusted only when it is ours and 0600.
 
-Runs as root (the test suite does): files of "another user" (``NOBODY``) are made with
-``os.chown`` or by a forked child that switched to that uid, and "the pool's user" is a forked child with another uid
-where root would be allowed what the pool's user is not (removing a file of another user in the
+Runs as root (the test suite does): files of "another user" (``NOBODY``) are made with ``os.chown``
+or by a forked child that switched to that uid, and "the pool's user" is a forked child with another
+uid where root would be allowed what the pool's user is not (removing a file of another user in the
 sticky /dev/shm). A process that may be killed by SIGBUS is a forked child too.
 """
 

@@ -12,9 +12,17 @@ import pytest
 from ringtools import put
 
 from kvs_pool.errors import RingError, RingLayoutError, RingNotFoundError, RingSpaceError
-from kvs_pool.ring import (ConnectionState, FrameOverwrittenError, RingGeometry, RingReader,
-                           RingWriter, create_ring, segment_name, sweep_stale)
-from kvs_pool.ring.layout import HeaderWord, LAYOUT_VERSION
+from kvs_pool.ring import (
+    ConnectionState,
+    FrameOverwrittenError,
+    RingGeometry,
+    RingReader,
+    RingWriter,
+    create_ring,
+    segment_name,
+    sweep_stale,
+)
+from kvs_pool.ring.layout import LAYOUT_VERSION, HeaderWord
 
 SHM = Path("/dev/shm")
 SMALL = RingGeometry(64, 48, 3, 4)

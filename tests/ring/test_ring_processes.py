@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from actor_procs import Actor, actors
 from polling import wait_for
+
 from kvs_pool.ring import RingGeometry, RingReader, create_ring, sweep_stale
 
 pytestmark = pytest.mark.timeout(180)

@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+# ``emu``: a loopback KVS emulator for the KVS source tests (defined beside their helpers).
+from kvs_world import emu  # noqa: F401 - registered as a fixture of this directory
+
 from kvs_pool.synth import VideoSpec, encode_file
 
 CLIP_W, CLIP_H, CLIP_FPS, CLIP_GOP = 320, 180, 25, 50

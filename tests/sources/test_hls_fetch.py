@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from kvs_world import emu  # noqa: F401
 
 from kvs_pool.emulator import EmulatorServer
 from kvs_pool.sources.hls_fetch import Fetcher, FetchOptions

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -48,7 +48,7 @@ def test_media_playlist_fragments_times_and_init_segments() -> None:
     first, second, third = playlist.fragments
     assert [f.key for f in playlist.fragments] == ["9100", "9101", "9102"]
     assert [f.sequence for f in playlist.fragments] == [41, 42, 43]
-    noon = datetime(2026, 11, 24, 12, tzinfo=timezone.utc).timestamp()
+    noon = datetime(2026, 11, 24, 12, tzinfo=UTC).timestamp()
     assert first.program_time == pytest.approx(noon)
     assert third.program_time == pytest.approx(noon + 4)
     assert third.duration == pytest.approx(1.96)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kvs_world import emu, make_source, read_until  # noqa: F401 - fixtures
+from kvs_world import make_source, read_until
 from polling import wait_for
 
 from kvs_pool.emulator import EmulatorServer

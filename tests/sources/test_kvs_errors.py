@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from kvs_world import SEED, FastControl, emu, make_source, read_until  # noqa: F401
+from kvs_world import SEED, FastControl, make_source, read_until
 
 from kvs_pool.backoff import Backoff, BackoffPolicy
 from kvs_pool.emulator import EmulatorServer

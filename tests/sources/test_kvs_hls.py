@@ -17,8 +17,20 @@ from contextlib import closing
 import av
 import numpy as np
 import pytest
-from kvs_world import (FAST_BACKOFF, FPS, FRAGMENT_S, GOP, LOOP, SEED, SPEC, FastControl,  # noqa: F401
-                       consecutive, emu, make_source, max_ts_gap, read_until)
+from kvs_world import (
+    FAST_BACKOFF,
+    FPS,
+    FRAGMENT_S,
+    GOP,
+    LOOP,
+    SEED,
+    SPEC,
+    FastControl,
+    consecutive,
+    make_source,
+    max_ts_gap,
+    read_until,
+)
 
 from kvs_pool.backoff import Backoff, BackoffPolicy
 from kvs_pool.emulator import EmulatorServer
@@ -256,7 +268,8 @@ def test_paced_frames_are_spread_at_the_target_rate(emu: EmulatorServer, target_
         seen = read_until(source, lambda seen: len(seen) >= 16)
     if target_fps is None:
         assert consecutive(seen) == []
-    assert 0.5 * interval <= median_gap(seen) <= 2 * interval, [b.mono - a.mono for a, b in zip(seen, seen[1:])]
+    gaps = [b.mono - a.mono for a, b in zip(seen, seen[1:])]
+    assert 0.5 * interval <= median_gap(seen) <= 2 * interval, gaps
     assert longest_burst(seen) <= 2
     assert all(s.loaned for s in seen)
     steps = [round(b.ts - a.ts, 2) for a, b in zip(seen, seen[1:])]
@@ -275,8 +288,9 @@ def test_unpaced_frames_come_in_bursts_of_a_fragment(emu: EmulatorServer) -> Non
 @pytest.fixture
 def long_emu(aws_env: None) -> Iterator[EmulatorServer]:
     """Fragments of 3 s (10 fps, GOP 30): pacing sleeps long between two playlist polls."""
-    from kvs_pool.emulator import EmulatorConfig, StreamSpec
     from kvs_world import STREAM
+
+    from kvs_pool.emulator import EmulatorConfig, StreamSpec
     spec = StreamSpec(STREAM, width=320, height=180, fps=FPS, gop=30, seconds=6)
     with EmulatorServer(EmulatorConfig(streams=(spec,))) as server:
         yield server

@@ -7,7 +7,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from kvs_world import STREAM, emu, make_source, read_until  # noqa: F401
+from kvs_world import STREAM, make_source, read_until
 
 from kvs_pool.emulator import EmulatorServer
 from kvs_pool.ring import ConnectionState, RingGeometry, RingReader, RingWriter, create_ring

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pool_harness import PoolRun
 
 from tests.polling import wait_for
 from tests.sources.rtsp_world import RtspServer
-from pool_harness import PoolRun
 
 RIGHT, WRONG = "Right-pw-31", "Wrong-pw-47"
 

@@ -60,7 +60,7 @@ def test_file_decodes_every_frame_in_order_into_the_lent_buffers(clip: Path) -> 
     assert isinstance(source, FrameSource)
     indices, identical = [], 0
     with source:
-        for array, ts in source.read_frames(into=lender):
+        for array, _ts in source.read_frames(into=lender):
             identical += array is lender.lent
             indices.append(frame_index(array))
             assert source.stats.state == SourceState.CONNECTED

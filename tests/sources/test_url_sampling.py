@@ -9,7 +9,13 @@ import av
 import pytest
 
 from kvs_pool.sources.sampling import (
-    PLAN_ALL, PLAN_KEYFRAMES, PLAN_SAMPLED, KeyframeRate, PacketRouter, Sampler, choose_plan,
+    PLAN_ALL,
+    PLAN_KEYFRAMES,
+    PLAN_SAMPLED,
+    KeyframeRate,
+    PacketRouter,
+    Sampler,
+    choose_plan,
     is_disposable,
 )
 from kvs_pool.sources.timeline import MAX_LAG_S, Timeline

@@ -58,7 +58,7 @@ def live_playlist(segments: list[tuple[float, str]], elapsed: float) -> str:
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    server: "LiveHLSServer"
+    server: LiveHLSServer
 
     def do_GET(self) -> None:  # noqa: N802
         if self.path.split("?")[0] == "/live.m3u8":
@@ -91,7 +91,7 @@ class LiveHLSServer(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/live.m3u8"
 
-    def __enter__(self) -> "LiveHLSServer":
+    def __enter__(self) -> LiveHLSServer:
         self._thread.start()
         return self
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 import urllib.error
 import urllib.request
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import fake_workers
+import pytest
+from polling import wait_for
 
 from kvs_pool.backoff import BackoffPolicy
 from kvs_pool.config import parse_config
@@ -26,7 +26,6 @@ from kvs_pool.supervisor.signals import SignalQueue
 from kvs_pool.supervisor.slot import WorkerSlot
 from kvs_pool.telemetry_page import TelemetryPage, page_name
 from kvs_pool.workers import EXIT_CONFIG
-from polling import wait_for
 
 POLICY = BackoffPolicy(initial_s=0.2, max_s=30, reset_after_s=60)
 

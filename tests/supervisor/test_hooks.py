@@ -11,10 +11,10 @@ import signal
 import time
 from collections.abc import Iterator, Sequence
 
+import fake_workers
 import pytest
 from polling import wait_for
 
-import fake_workers
 from kvs_pool.backoff import BackoffPolicy
 from kvs_pool.errors import KvsPoolError
 from kvs_pool.supervisor import Arbiter, RunOptions, WorkerSpec

@@ -11,6 +11,8 @@ import sys
 
 import psutil
 from polling import wait_for
+
+
 def _gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

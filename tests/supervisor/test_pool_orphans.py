@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 from polling import wait_for
+
+
 def test_children_exit_when_the_supervisor_is_killed(pool_run, live_camera) -> None:
     pool_run.write_config({"a": live_camera, "b": live_camera})
     pool_run.start()

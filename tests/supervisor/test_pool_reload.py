@@ -7,6 +7,8 @@ import os
 import signal
 
 from polling import wait_for
+
+
 def test_sighup_adds_removes_and_restarts_only_what_changed(pool_run, live_camera) -> None:
     pool_run.write_config({"a": live_camera, "b": live_camera, "c": live_camera})
     pool_run.start()

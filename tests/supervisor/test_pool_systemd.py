@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-
 SENDERS: set[int] = set()
 
 
@@ -20,7 +19,7 @@ def _messages(sock: socket.socket, until: str, timeout: float) -> list[tuple[str
         sock.settimeout(max(deadline - time.monotonic(), 0.01))
         try:
             raw, ancillary, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(12))
-        except socket.timeout:
+        except TimeoutError:
             break
         for level, kind, cred in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:

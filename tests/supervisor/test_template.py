@@ -12,17 +12,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import fake_workers
 import psutil
 import pytest
-
-import fake_workers
 from polling import wait_for
 
 from kvs_pool.config import parse_config
 from kvs_pool.errors import KvsPoolError
-from kvs_pool.supervisor.child import ChildArgs, ChildHandle
 from kvs_pool.pool.rings import RingSet
 from kvs_pool.pool.specs import KVS_PRELOAD, SHARED_PRELOAD
+from kvs_pool.supervisor.child import ChildArgs, ChildHandle
 from kvs_pool.supervisor.template import Templates, WorkerTemplate
 from kvs_pool.workers import EXIT_CONFIG, EXIT_OK
 from kvs_pool.workers.decoder import DecoderArgs

@@ -91,7 +91,7 @@ def test_status_page_in_a_real_browser(pool_run: PoolRun, moto: LocalMoto, tmp_p
     with chromium(tmp_path / "profile") as driver:
         driver.get(pool_run.metrics_url() + "/")
         for cam in cameras:
-            wait_for(lambda: _shows_real_frame(driver, pool_run.pool, cam), 60,
+            wait_for(lambda: _shows_real_frame(driver, pool_run.pool, cam), 60,  # noqa: B023
                      f"tile {cam} to show a real frame of its camera", interval=0.5)
         wait_for(lambda: driver.find_elements("css selector", "#events li"), 180,
                  "an event in the events list", interval=1.0)

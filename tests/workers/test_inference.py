@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from polling import wait_for
+
 from kvs_pool.config import parse_config
 from kvs_pool.ring import RingGeometry, RingWriter, create_ring
 from kvs_pool.telemetry_page import read_page
@@ -153,7 +153,9 @@ def test_config_maps_onto_the_pipeline_steps(tmp_path: Path) -> None:
     (tmp_path / "clip.mp4").write_bytes(b"")
     config = parse_config(f"""
 pool: {{name: p1, state_dir: {tmp_path}/state}}
-cameras: [{{id: cam1, source: {{url: {tmp_path}/clip.mp4}}}}, {{id: cam2, source: {{url: {tmp_path}/clip.mp4}}}}]
+cameras:
+  - {{id: cam1, source: {{url: {tmp_path}/clip.mp4}}}}
+  - {{id: cam2, source: {{url: {tmp_path}/clip.mp4}}}}
 pipelines:
   - name: moves
     cameras: [cam1, cam2]

@@ -18,16 +18,38 @@ from typing import Any
 import pytest
 
 from kvs_pool.config import (
-    AwsConfig, CameraConfig, ConfirmConfig, DynamoDBPublisherConfig, JsonlPublisherConfig,
-    KinesisPublisherConfig, KvsSource, LogPublisherConfig, MotionDetectorConfig,
-    MotionGateConfig, MqttPublisherConfig, PipelineConfig, PublisherConfig, RoiZone,
-    S3PublisherConfig, SourceConfig, WebhookPublisherConfig, YoloDetectorConfig, load_config,
+    AwsConfig,
+    CameraConfig,
+    ConfirmConfig,
+    DynamoDBPublisherConfig,
+    JsonlPublisherConfig,
+    KinesisPublisherConfig,
+    KvsSource,
+    LogPublisherConfig,
+    MotionDetectorConfig,
+    MotionGateConfig,
+    MqttPublisherConfig,
+    PipelineConfig,
+    PublisherConfig,
+    RoiZone,
+    S3PublisherConfig,
+    SourceConfig,
+    WebhookPublisherConfig,
+    YoloDetectorConfig,
+    load_config,
 )
 from kvs_pool.pipeline import Detection, RoiFilter
 from kvs_pool.publish import KinesisParams
 from kvs_pool.workers.params import (
-    CONSUMED_ELSEWHERE, camera_setups, camera_url, gate_params, kvs_source_options,
-    motion_params, publisher_params, url_source_options, yolo_params,
+    CONSUMED_ELSEWHERE,
+    camera_setups,
+    camera_url,
+    gate_params,
+    kvs_source_options,
+    motion_params,
+    publisher_params,
+    url_source_options,
+    yolo_params,
 )
 
 # config section -> {config field: attribute of the pipeline parameter object it becomes}
