@@ -31,7 +31,6 @@ from kvs_pool.metrics.health import camera_problem
 from kvs_pool.metrics.liveness import current
 from kvs_pool.metrics.view import PoolView, WorkerView
 from kvs_pool.metrics.worker_stats import stats_families
-from kvs_pool.ring import RingStatus
 
 __all__ = ["PoolCollector", "CAMERA_METRICS"]
 
@@ -153,8 +152,3 @@ def _finite(value: float) -> float:
     value = float(value)
     return -1.0 if value == float("inf") else value
 
-
-def ring_values(status: RingStatus) -> dict[str, float]:
-    """The per-camera values of one ring, by metric name (used by ``kvs-pool status``)."""
-    status = current(status)
-    return {name: _finite(getattr(status, attr)) for name, _, _, attr in CAMERA_METRICS}
