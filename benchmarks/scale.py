@@ -156,8 +156,8 @@ def _bare_runs(path: Path, media: Media, rounds: int) -> dict[str, float]:
 # -- scrape with 200 rings ---------------------------------------------------------------------
 def scrape_200(n: int = 200, scrapes: int = 15) -> dict[str, float]:
     """Median ms of /metrics, /healthz and ``kvs-pool status`` rows with ``n`` rings present."""
-    from kvs_pool.cli.status import collect_rows
     from kvs_pool.metrics import MetricsServer, WorkerView
+    from kvs_pool.metrics.status_doc import collect_rows
     from kvs_pool.pool.statefile import write_state
     from kvs_pool.ring import RingGeometry, create_ring
 

@@ -5,7 +5,9 @@ supervisor's state file ``<state_dir>/supervisor.json`` (restarts, backoff, last
 while the pool runs, as any user allowed to read its rings. Without the state file, restarts
 fall back to the ring's count of decoder starts. A ring whose decoder is gone reads
 disconnected at 0 fps (``metrics.liveness``); a state file whose supervisor is gone (killed) or
-stopped says so first, and its workers are not shown "up".
+stopped says so first, and its workers are not shown "up". The document (``--json``) is
+``kvs_pool.metrics.status_doc``'s, the one ``GET /api/status`` serves; this module finds the
+pool, formats and prints.
 """
 
 from __future__ import annotations
@@ -17,18 +19,17 @@ import sys
 import time
 from typing import Any
 
-from kvs_pool.errors import KvsPoolError, RingError
-from kvs_pool.metrics.liveness import current
-from kvs_pool.ring import ConnectionState, RingStatus, peek_status
+from kvs_pool.errors import KvsPoolError
+from kvs_pool.metrics.status_doc import status_document
 from kvs_pool.ring.layout import NAME_PREFIX
 from kvs_pool.ring.segment import SHM_DIR
 
-__all__ = ["register", "collect_rows", "status_document", "format_table", "format_workers"]
+__all__ = ["register", "format_table", "format_workers"]
 
 _COLUMNS = ("CAMERA", "STATE", "FPS", "FRAMES", "RESTARTS", "LAST FRAME", "DECODER")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `status` subcommand."""
     parser = subparsers.add_parser("status", help="show the cameras of a running pool")
     parser.add_argument("config", metavar="CONFIG", nargs="?", help="the pool's config file")
@@ -74,51 +75,19 @@ def _instance_target(config: Any, args: argparse.Namespace) -> tuple[str, str, l
     return pool, os.path.join(str(config.pool.state_dir), args.instance), _cameras_in_shm(pool)
 
 
-def _ring(pool: str, camera_id: str) -> RingStatus | None:
-    try:  # the header page only: attaching would map and prefault every slot of every ring
-        return current(peek_status(pool, camera_id))
-    except RingError:
-        return None
-
-
 def _age(seconds: float) -> str:
     if seconds == float("inf"):
         return "never"
     return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.0f}m"
 
 
-def collect_rows(pool: str, state: dict[str, Any] | None, cameras: list[str]) -> list[dict]:
-    """One row per camera: ring values plus the supervisor's view of its decoder."""
-    workers = {w.get("camera_id"): w for w in (state or {}).get("workers", [])
-               if w.get("kind") == "decoder"}
-    rows = []
-    for camera_id in cameras:
-        ring, worker = _ring(pool, camera_id), workers.get(camera_id)
-        row: dict[str, Any] = {"camera_id": camera_id, "running": ring is not None}
-        if ring is not None:
-            row.update(state=ConnectionState(ring.state).name.lower(), fps=round(ring.fps, 2),
-                       frames=ring.frames, last_frame_age=ring.last_frame_age,
-                       restarts=max(ring.writer_starts - 1, 0), pid=ring.producer_pid)
-        if worker is not None:
-            row.update(restarts=worker["restarts"], up=worker["up"],
-                       backoff_s=worker["backoff_s"], last_exit=worker["last_exit"])
-        rows.append(row)
-    return rows
-
-
-def status_document(pool: str, state: dict[str, Any] | None, cameras: list[str]) -> dict:
-    """What ``--json`` prints (and ``GET /api/status`` serves): pool, cameras, workers."""
-    return {"pool": pool, "cameras": collect_rows(pool, state, cameras),
-            "workers": (state or {}).get("workers", [])}
-
-
-def _decoder_cell(row: dict) -> str:
+def _decoder_cell(row: dict[str, Any]) -> str:
     if "up" not in row:
         return f"pid {row['pid']}" if row.get("pid") else "-"
     return _worker_cell(row)
 
 
-def _worker_cell(w: dict) -> str:
+def _worker_cell(w: dict[str, Any]) -> str:
     if w["up"]:
         return "up"
     if w["backoff_s"] is None:  # its supervisor is gone: no restart is coming
@@ -126,7 +95,7 @@ def _worker_cell(w: dict) -> str:
     return f"down, retry in {w['backoff_s']:.0f}s ({w['last_exit']})"
 
 
-def format_table(rows: list[dict]) -> str:
+def format_table(rows: list[dict[str, Any]]) -> str:
     """The rows as an aligned text table."""
     cells = [_COLUMNS]
     for r in rows:

@@ -2,7 +2,8 @@
 
 ``MetricsServer(view, host, port)`` serves ``/metrics`` and ``/healthz`` from a thread;
 ``PoolCollector(view)`` is the collector behind it; ``PoolView``/``WorkerView`` are what it
-reads (the supervisor provides them).
+reads (the supervisor provides them). ``status_doc`` builds the JSON status document that
+``kvs-pool status --json`` prints and ``GET /api/status`` extends.
 """
 
 from kvs_pool.metrics.collector import CAMERA_METRICS, PoolCollector

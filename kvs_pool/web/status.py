@@ -1,7 +1,8 @@
 """The document behind ``GET /api/status``: ``kvs-pool status --json`` plus what the page shows.
 
-The base is the CLI's own builder (``kvs_pool.cli.status.status_document``) fed with the
-supervisor's live worker table instead of its state file, so both always hold the same fields.
+The base is the document ``kvs-pool status --json`` prints (``kvs_pool.metrics.status_doc``)
+fed with the supervisor's live worker table instead of its state file, so both always hold the
+same fields.
 Added per camera: ``health`` (the ``/healthz`` reason in words, null when healthy), ``width``,
 ``height``, ``seq`` (newest frame, for cache-busting thumbnails), ``pipelines``,
 ``jpeg_encodes`` (JPEG encodes this camera has cost the web server so far); per worker:
@@ -21,8 +22,8 @@ from typing import Any
 
 import psutil
 
-from kvs_pool.cli.status import status_document
 from kvs_pool.metrics.health import camera_problem
+from kvs_pool.metrics.status_doc import status_document
 from kvs_pool.metrics.view import PoolView
 
 __all__ = ["StatusBuilder"]
@@ -87,7 +88,7 @@ class StatusBuilder:
             row["cpu"], row["rss_bytes"] = self._meter.sample(row["pid"] if row["up"] else 0)
         self._meter.forget_except({w.pid for w in workers} | {os.getpid()})
         self._pool_extras(doc)
-        return _finite(doc)
+        return {key: _finite(value) for key, value in doc.items()}
 
     def _camera_extras(self, row: dict[str, Any], worker: Any) -> None:
         status = self.view.ring_status(row["camera_id"])

@@ -19,7 +19,7 @@ import pytest
 from polling import wait_for
 from ringpool import RingPool, Served, pattern
 
-from kvs_pool.cli.status import status_document
+from kvs_pool.metrics.status_doc import status_document
 
 
 def _decode(body: bytes) -> np.ndarray:
