@@ -44,11 +44,12 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     """``2026-11-24T12:00:00Z INFO kvs_pool.x [cam-1] message``."""
 
-    converter = time.gmtime
-
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(context)s%(message)s",
                          "%Y-%m-%dT%H:%M:%SZ")
+        # UTC, as the Z says. Set on the instance: as a class attribute mypy takes a function
+        # for a method (bound to self), which time.gmtime, a builtin, is not.
+        self.converter = time.gmtime
 
     def format(self, record: logging.LogRecord) -> str:
         tags = [str(getattr(record, k)) for k in _CONTEXT_KEYS if getattr(record, k, None)]

@@ -98,8 +98,9 @@ class TelemetryPage:
     def __init__(self, shm: shared_memory.SharedMemory, cameras: Sequence[str],
                  publishers: Sequence[str]) -> None:
         self.shm, self.cameras, self.publishers = shm, list(cameras), list(publishers)
-        self.u = shm.buf.cast("Q")
-        self.f = shm.buf.cast("d")
+        buf = _mapped(shm)
+        self.u = buf.cast("Q")
+        self.f = buf.cast("d")
 
     @classmethod
     def create(cls, pool: str, worker: str, cameras: Sequence[str],
@@ -114,7 +115,7 @@ class TelemetryPage:
         page = cls(create_segment(name, _size(len(cameras), len(publishers))), cameras, publishers)
         page.u[1], page.u[2], page.u[3] = PAGE_VERSION, len(cameras), len(publishers)
         for word, label in _name_slots(cameras, publishers):
-            page.shm.buf[word * 8:(word + _NAME_WORDS) * 8] = _name_bytes(label)
+            _mapped(page.shm)[word * 8:(word + _NAME_WORDS) * 8] = _name_bytes(label)
         page.u[0] = MAGIC
         return page
 
@@ -133,6 +134,13 @@ class TelemetryPage:
         self.u.release()
         self.f.release()
         self.shm.close()
+
+
+def _mapped(shm: shared_memory.SharedMemory) -> memoryview:
+    """The segment's bytes (``SharedMemory.buf`` is None once it is closed)."""
+    if shm.buf is None:
+        raise RingError(f"telemetry page {shm.name}: already closed")
+    return shm.buf
 
 
 def _name_slots(camera_ids: Sequence[str],
@@ -186,13 +194,14 @@ def read_page(pool: str, worker: str) -> dict[str, Any] | None:
 
 def _snapshot(shm: shared_memory.SharedMemory) -> dict[str, Any]:
     """A consistent copy: taken while ``seq`` was even and the same before and after."""
-    live = shm.buf.cast("Q")
+    buf = _mapped(shm)
+    live = buf.cast("Q")
     try:
         if live[0] != MAGIC or live[1] != PAGE_VERSION:
             raise RingError(f"telemetry page {shm.name}: not a version {PAGE_VERSION} page")
         for _ in range(_READ_TRIES):
             before = live[4]
-            raw = shm.buf.tobytes()
+            raw = buf.tobytes()
             if not before % 2 and live[4] == before:
                 return _decode(raw, live[2], live[3])
             time.sleep(0.001)

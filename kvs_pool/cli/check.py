@@ -18,7 +18,7 @@ from kvs_pool.config import PoolConfig, load_config
 from kvs_pool.errors import ConfigError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `check` subcommand."""
     parser = subparsers.add_parser(
         "check", help="validate a config file and list every problem",

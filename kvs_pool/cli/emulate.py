@@ -26,7 +26,7 @@ _STREAM = re.compile(r"^(?P<name>[A-Za-z0-9_.-]{1,256})"
                      r"(?:=(?P<w>\d+)x(?P<h>\d+)(?:@(?P<fps>\d+(?:\.\d+)?))?(?:/(?P<gop>\d+))?)?$")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `emulate` subcommand."""
     parser = subparsers.add_parser("emulate", help="serve a loopback Kinesis Video Streams "
                                    "emulator (control plane + HLS) with synthetic streams")

@@ -16,7 +16,7 @@ from pathlib import Path
 __all__ = ["register"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `model` subcommand and its two actions."""
     parser = subparsers.add_parser("model", help="convert a detection model, or try one on an image")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")

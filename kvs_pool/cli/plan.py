@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from kvs_pool.config import ConfigError, load_config
 
 __all__ = ["register"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `plan` subcommand."""
     parser = subparsers.add_parser(
         "plan", help="print the static assignment of CONFIG's cameras to N shards")
@@ -51,7 +52,7 @@ def _handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_text(summary: dict) -> None:
+def _print_text(summary: dict[str, Any]) -> None:
     print(f"pool {summary['pool']}: {summary['cameras']} cameras over "
           f"{len(summary['shards'])} shards, max/mean load {summary['load_max_over_mean']:.3f}")
     for shard in summary["shards"]:

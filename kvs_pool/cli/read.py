@@ -17,9 +17,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from types import FrameType
+from typing import Any, TextIO, TypeAlias
 
 from kvs_pool.errors import FrameSourceError, KvsPoolError
 from kvs_pool.sources import SourceControl, SourceState, SourceStats
@@ -28,9 +29,11 @@ __all__ = ["register", "run_read", "StatusLine"]
 
 _STATES = {int(s): s.name.lower() for s in SourceState}
 _READ_MAX_ERRORS = 3          # a CLI gives up sooner than a supervised camera
+# a signal's disposition, as signal.signal takes and returns it (SIG_DFL and SIG_IGN are ints)
+_Handler: TypeAlias = Callable[[int, FrameType | None], Any] | int | None
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``read`` subcommand."""
     parser = subparsers.add_parser(
         "read", help="read one stream (KVS or URL) and print its status once a second",
@@ -182,15 +185,15 @@ class _FrameSaver:
         self.written += 1
 
 
-def _stop_on_signals(stop: threading.Event) -> dict[int, Any]:
+def _stop_on_signals(stop: threading.Event) -> dict[int, _Handler]:
     """SIGINT/SIGTERM set ``stop`` (the source ends its generator cleanly)."""
-    previous = {}
+    previous: dict[int, _Handler] = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
         previous[signum] = signal.signal(signum, lambda *_: stop.set())
     return previous
 
 
-def _restore(previous: dict[int, Any]) -> None:
+def _restore(previous: dict[int, _Handler]) -> None:
     for signum, handler in previous.items():
         signal.signal(signum, handler)
 

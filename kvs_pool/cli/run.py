@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 METRICS_PORT_ENV = "KVS_POOL_METRICS_PORT"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `run` subcommand."""
     parser = subparsers.add_parser(
         "run", help="run the pool described by CONFIG (SIGHUP reloads it, SIGTERM stops it)")

@@ -74,17 +74,19 @@ class _BoundedLoader(yaml.SafeLoader):
         super().fetch_flow_collection_start(TokenClass)
 
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
-        event = self.peek_event()
-        mark = event.start_mark
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]  # unannotated in types-PyYAML
+        mark = _start_mark(event)
         if isinstance(event, yaml.AliasEvent):
             self._check_alias(event)
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
                 raise ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
-            node = super().compose_node(parent, index)
+            # index: a position in a sequence, a key node in a mapping, or None: PyYAML passes all 3
+            node = super().compose_node(parent, index)  # type: ignore[arg-type]  # stub says int
         finally:
             self._depth -= 1
+        assert node is not None, "PyYAML's compose_node returns a node or raises"
         self._sizes[id(node)] = size = self._size(node)
         if size > MAX_NODES:
             raise ComposerError(None, None, f"aliases expand the document beyond {MAX_NODES} "
@@ -96,7 +98,7 @@ class _BoundedLoader(yaml.SafeLoader):
         target = self.anchors.get(event.anchor)
         if target is not None and id(target) not in self._sizes:
             raise ComposerError(None, None, "an alias refers to a node that contains it "
-                                "(a cycle)", event.start_mark)
+                                "(a cycle)", _start_mark(event))
 
     def _size(self, node: yaml.Node) -> int:
         known = self._sizes.get(id(node))
@@ -107,6 +109,13 @@ class _BoundedLoader(yaml.SafeLoader):
         children = (node.value if isinstance(node, yaml.SequenceNode)
                     else [part for pair in node.value for part in pair])
         return 1 + sum(self._sizes[id(item)] for item in children)
+
+
+def _start_mark(event: yaml.Event) -> yaml.Mark | None:
+    """Where ``event`` starts. The pure-Python parser (SafeLoader's) makes ``yaml.Mark``s; the
+    other type in the stubs is the C parser's, which this loader never uses."""
+    mark = event.start_mark
+    return mark if isinstance(mark, yaml.Mark) else None
 
 
 def parse_text(text: str, label: str) -> Document:

@@ -190,7 +190,7 @@ class Reader:
         origin = get_origin(tp)
         if tp is Any:
             return value
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             return self._read_dataclass(tp, value, path, fallback)
         if origin in (Union, types.UnionType):
             return self._read_union(get_args(tp), value, path, fallback)
@@ -212,7 +212,7 @@ class Reader:
             hint = " (quote it)" if tp is str and isinstance(value, (int, float)) else ""
             self.problem(path, f"expected {_SCALARS[tp]}, got {_describe(value)}{hint}")
             return INVALID
-        if tp is float and not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):  # only when tp is float
             self.problem(path, f"must be a finite number (got {value})")
             return INVALID
         return value

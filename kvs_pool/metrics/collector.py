@@ -56,7 +56,8 @@ CAMERA_METRICS = (
 )
 
 
-def _family(name: str, kind: str, doc: str, labels: list[str]) -> Metric:
+def _family(name: str, kind: str, doc: str,
+            labels: list[str]) -> CounterMetricFamily | GaugeMetricFamily:
     cls = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
     return cls(name, doc, labels=labels)
 

@@ -35,11 +35,12 @@ class MetricsExposition:
         environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", "QUERY_STRING": query,
                    "HTTP_ACCEPT": accept, "HTTP_ACCEPT_ENCODING": accept_encoding,
                    "SERVER_NAME": "kvs-pool", "SERVER_PORT": "0", "wsgi.url_scheme": "http"}
-        answer: dict[str, object] = {}
+        started: list[tuple[int, list[tuple[str, str]]]] = []   # what the app answered
 
         def start_response(status: str, headers: list[tuple[str, str]],
                            exc_info: object = None) -> None:
-            answer["status"], answer["headers"] = int(status.split()[0]), headers
+            started.append((int(status.split()[0]), headers))
         chunks: Iterable[bytes] = self._app(environ, start_response)
         body = b"".join(chunks)
-        return Scrape(int(answer["status"]), list(answer["headers"]), body)  # type: ignore[arg-type, call-overload]
+        status, headers = started[-1]
+        return Scrape(status, list(headers), body)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
@@ -27,6 +27,10 @@ from kvs_pool.telemetry_page import page_workers, read_page
 __all__ = ["stats_families", "read_pages"]
 
 log = logging.getLogger(__name__)
+
+# prometheus_client leaves this one unannotated: a bound as the exposition format writes it
+_go_float: Callable[[float], str] = floatToGoString
+
 
 def stats_families(pool: str) -> list[Metric]:
     """Every schema family, filled from the telemetry pages of ``pool``'s workers."""
@@ -54,7 +58,7 @@ class _Families:
     def __init__(self) -> None:
         self.histogram = HistogramMetricFamily(
             INFERENCE_SECONDS.name, INFERENCE_SECONDS.help, labels=["worker"])
-        self.by_name: dict[str, Metric] = {}
+        self.by_name: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
         for family in (*CAMERA, *OUTBOX, *PUBLISHER):
             if family.name not in self.by_name:
                 cls = CounterMetricFamily if family.kind == "counter" else GaugeMetricFamily
@@ -75,10 +79,10 @@ class _Families:
     def _add_histogram(self, worker: str, doc: Mapping[str, Any]) -> None:
         buckets = _cumulative_buckets(doc)
         total = doc.get("sum")
-        if buckets is None or not _is_number(total):
+        if buckets is not None and _is_number(total):
+            self.histogram.add_metric([worker], buckets, float(total))
+        else:
             log.debug("worker %s: skipping malformed %s %r", worker, INFERENCE_SECONDS.key, doc)
-            return
-        self.histogram.add_metric([worker], buckets, float(total))
 
 
 @dataclass(frozen=True)
@@ -120,8 +124,8 @@ def _cumulative_buckets(doc: Mapping[str, Any]) -> list[tuple[str, float]] | Non
     if not all(_is_number(c) and c >= 0 for c in counts) or any(
             later < earlier for earlier, later in zip(counts, counts[1:])):
         return None
-    return [(floatToGoString(bound), float(count)) for bound, count in pairs]
+    return [(_go_float(bound), float(count)) for bound, count in pairs]
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)

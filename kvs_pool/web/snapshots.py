@@ -69,7 +69,8 @@ class SnapshotStore:
             obj = client.get_object(Bucket=where[0], Key=where[1])
             if int(obj.get("ContentLength") or 0) > _MAX_BYTES:
                 raise SnapshotError(f"{uri}: larger than {_MAX_BYTES} bytes")
-            return obj["Body"].read()
+            body: bytes = obj["Body"].read()   # boto3 is untyped: a StreamingBody's bytes
+            return body
         except SnapshotError:
             raise
         except Exception as exc:  # botocore errors, refused connections, timeouts
@@ -91,6 +92,7 @@ def _s3_clients(config: Any) -> dict[str, Any]:
     if not s3:
         return {}
     from kvs_pool.publish.factory import build_publisher
+    from kvs_pool.publish.s3 import S3Publisher
     from kvs_pool.workers.params import publisher_params
     clients = {}
     for pub in s3:
@@ -99,5 +101,6 @@ def _s3_clients(config: Any) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - a bad publisher only loses its snapshots
             log.warning("no snapshots from s3 bucket %s: %s", getattr(pub, "bucket", "?"), exc)
             continue
-        clients[built.params.bucket] = built.client
+        if isinstance(built, S3Publisher):   # what an "s3" publisher's params build
+            clients[built.params.bucket] = built.client
     return clients

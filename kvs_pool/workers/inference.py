@@ -164,6 +164,7 @@ class _Worker:
     def __init__(self, config: PoolConfig, pipe: PipelineConfig, stop: threading.Event) -> None:
         self.config, self.stop, self.parent = config, stop, os.getppid()
         self.name = worker_name(pipe.name)
+        assert config.pool.state_dir is not None, "load_config sets it"
         state = Path(config.pool.state_dir)
         self.stats_path = state / "stats" / f"{self.name}.json"
         self.confirm_path = state / "confirm" / f"{self.name}.json"
@@ -234,12 +235,13 @@ class _Worker:
 
     def _idle(self) -> None:
         """Nothing new: sleep on a camera's futex (or the stop event) for a short while."""
-        attached = [f for f in self.feeds if f.cam is not None]
+        attached = [(f, f.cam) for f in self.feeds if f.cam is not None]
         if len(attached) == 1 and not self.min_interval:
+            feed, cam = attached[0]
             try:
-                attached[0].cam.reader.wait(_IDLE_WAIT_S)
+                cam.reader.wait(_IDLE_WAIT_S)
             except RingError:
-                self._detach(attached[0])
+                self._detach(feed)
             return
         self.stop.wait(_IDLE_WAIT_S / max(len(attached), 1) if attached else _IDLE_WAIT_S)
 

@@ -48,5 +48,5 @@ def _warm() -> None:
         log.warning("cannot pre-load botocore's models of %s: %s", ", ".join(_SERVICES), exc)
 
 
-botocore.session.create_loader = shared_loader  # type: ignore[attr-defined]
+botocore.session.create_loader = shared_loader
 _warm()
