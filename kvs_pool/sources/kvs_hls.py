@@ -366,7 +366,9 @@ class KVSHLSFrameSource:
     def _recover(self, err: FrameSourceError) -> bool:
         """Handle ``err`` (see ``kvs_errors``); False if stopped while waiting, raises if fatal."""
         action = action_for(err)
-        if action is Action.REFRESH and not self._refreshed_for_403:
+        # REFRESH answers an HTTP 403 of the data plane (an ``HLSStreamError`` with its status).
+        if action is Action.REFRESH and isinstance(err, HLSStreamError) \
+                and not self._refreshed_for_403:
             self._refreshed_for_403 = True
             self.stats.read_errors += 1
             self.stats.last_error = str(err)
