@@ -60,17 +60,36 @@ def _resolution(emu: KVSEmulator, doc: _Doc) -> _Doc:
     return {}
 
 
+def _stall(emu: KVSEmulator, doc: _Doc) -> _Doc:
+    emu.stall(number(doc, "seconds", 0.1, 86400), text(doc, "stream"))
+    return {}
+
+
+def _resume(emu: KVSEmulator, doc: _Doc) -> _Doc:
+    emu.resume(text(doc, "stream"))
+    return {}
+
+
+def _corrupt(emu: KVSEmulator, doc: _Doc) -> _Doc:
+    emu.corrupt_next(integer(doc, "count", 1, 1000, default=1), text(doc, "stream"))
+    return {}
+
+
+def _clear(emu: KVSEmulator, doc: _Doc) -> _Doc:
+    emu.bursts.clear()
+    return {}
+
+
 _FAULTS: dict[str, Callable[[KVSEmulator, _Doc], _Doc]] = {
     "expire_sessions": lambda e, d: {"expired": e.expire_sessions(text(d, "stream"))},
     "session_seconds": _session_seconds,
     "error_burst": _burst,
     "throttle": _throttle,
-    "stall": lambda e, d: e.stall(number(d, "seconds", 0.1, 86400), text(d, "stream")) or {},
-    "resume": lambda e, d: e.resume(text(d, "stream")) or {},
-    "corrupt": lambda e, d: e.corrupt_next(integer(d, "count", 1, 1000, default=1),
-                                           text(d, "stream")) or {},
+    "stall": _stall,
+    "resume": _resume,
+    "corrupt": _corrupt,
     "resolution": _resolution,
-    "clear": lambda e, d: e.bursts.clear() or {},
+    "clear": _clear,
 }
 
 

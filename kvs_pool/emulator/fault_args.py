@@ -54,11 +54,11 @@ def integer(doc: dict[str, Any], key: str, low: int, high: int, default: int | N
             even: bool = False) -> int:
     """``doc[key]`` as an integer in [low, high] (absent: ``default``, if there is one)."""
     value = doc.get(key, default)
-    ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-    if not ok or (even and value % 2):
-        kind = "an even integer" if even else "an integer"
-        raise FaultRequestError(f"{key}: must be {kind} from {low} to {high}, not {value!r}")
-    return value
+    if (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+            and not (even and value % 2)):
+        return value
+    kind = "an even integer" if even else "an integer"
+    raise FaultRequestError(f"{key}: must be {kind} from {low} to {high}, not {value!r}")
 
 
 def text(doc: dict[str, Any], key: str) -> str | None:

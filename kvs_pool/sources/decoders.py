@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import av
 import cv2
 import numpy as np
+from av.video.stream import VideoStream
 
 from kvs_pool.errors import FrameSourceError
 from kvs_pool.sources.base import BufferFactory
@@ -238,7 +239,7 @@ class AvReader:
                 self.stream.codec_context.flush_buffers()
         yield from self._decode(None)   # flush frames held for reordering
 
-    def _packets(self) -> Iterator[av.Packet]:
+    def _packets(self) -> Iterator[av.Packet[VideoStream]]:
         """Demuxed packets of the video stream; a network/demux failure is a FrameSourceError."""
         packets = self.container.demux(self.stream)
         while True:
@@ -251,10 +252,10 @@ class AvReader:
                                        f"{_reason(exc)}") from exc
             yield packet
 
-    def _disposable(self, packet: av.Packet) -> bool:
+    def _disposable(self, packet: av.Packet[VideoStream]) -> bool:
         return is_disposable(bytes(packet), self.codec, self.length_prefixed)
 
-    def _decode(self, packet: av.Packet | None) -> Iterator[Decoded]:
+    def _decode(self, packet: av.Packet[VideoStream] | None) -> Iterator[Decoded]:
         try:
             frames = self.stream.decode(packet)
         except av.FFmpegError as exc:

@@ -22,8 +22,11 @@ import logging
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import av
+from av.stream import Stream
+from av.video.stream import VideoStream
 
 from kvs_pool.sources import fmp4
 from kvs_pool.sources.kvs_errors import FragmentDecodeError
@@ -35,6 +38,11 @@ log = logging.getLogger(__name__)
 # The init segment's codec data already gives the decoder all it needs: probe as little as
 # FFmpeg allows (it otherwise decodes frames to guess stream parameters).
 _NO_PROBE = {"probesize": "32", "analyzeduration": "0"}
+
+# A string: PyAV's Packet is generic only in its stubs, not subscriptable at run time.
+_VideoPacket: TypeAlias = "av.Packet[Stream] | av.Packet[VideoStream]"
+"""A packet of the video track: built from the fragment's bytes (``_packet``, no stream) or
+demuxed by PyAV (``_demux_with_pyav``). The decoder takes either."""
 
 
 @dataclass
@@ -68,7 +76,7 @@ class _Track:
 
 
 def _open(data: bytes) -> av.container.InputContainer:
-    return av.open(io.BytesIO(data), format="mp4", container_options=_NO_PROBE)
+    return av.open(io.BytesIO(data), "r", format="mp4", container_options=_NO_PROBE)
 
 
 def _read_track(init: bytes) -> _Track:
@@ -78,14 +86,17 @@ def _read_track(init: bytes) -> _Track:
                 raise FragmentDecodeError("init segment has no video track")
             stream = container.streams.video[0]
             cc, tb = stream.codec_context, stream.time_base
+            if tb is None:
+                raise FragmentDecodeError("init segment's video track has no time base")
             return _Track(cc.name, cc.extradata, (tb.numerator, tb.denominator), cc.width,
                           cc.height, fmp4.track_defaults(init, stream.id))
     except (av.FFmpegError, fmp4.FMP4Error, struct.error) as err:
         raise FragmentDecodeError(f"init segment does not demux: {err}") from err
 
 
-def _packet(fragment: memoryview, sample: fmp4.Sample) -> av.Packet:
-    packet = av.Packet(fragment[sample.offset:sample.offset + sample.size])   # one copy
+def _packet(fragment: memoryview, sample: fmp4.Sample) -> av.Packet[Stream]:
+    data = fragment[sample.offset:sample.offset + sample.size]
+    packet = av.Packet(data)  # type: ignore[arg-type]  # PyAV reads any buffer; its stub says bytes
     packet.pts, packet.dts, packet.is_keyframe = sample.pts, sample.dts, sample.keyframe
     return packet
 
@@ -109,7 +120,7 @@ class FragmentDecoder:
         packets, (num, den) = self._demux(init, fragment)
         if not packets:
             raise FragmentDecodeError(f"fragment of {len(fragment)} bytes holds no video samples")
-        first = min(p.pts for p in packets)
+        first = min(p.pts for p in packets if p.pts is not None)   # all have one (``_demux``)
         context = self._context
         assert context is not None
         context.skip_frame = "NONKEY" if self.keyframes_only else "DEFAULT"
@@ -118,15 +129,19 @@ class FragmentDecoder:
                 if self.keyframes_only and not packet.is_keyframe:
                     continue
                 for frame in context.decode(packet):
-                    yield DecodedFrame(frame, (frame.pts - first) * num / den)
+                    pts = frame.pts
+                    assert pts is not None   # FFmpeg stamps a frame with its packet's pts
+                    yield DecodedFrame(frame, (pts - first) * num / den)
             for frame in context.decode(None):
-                yield DecodedFrame(frame, (frame.pts - first) * num / den)
+                pts = frame.pts
+                assert pts is not None
+                yield DecodedFrame(frame, (pts - first) * num / den)
         except av.FFmpegError as err:
             raise FragmentDecodeError(f"fragment does not decode: {err}") from err
         finally:
             context.flush_buffers()
 
-    def _demux(self, init: bytes, fragment: bytes) -> tuple[list[av.Packet], tuple[int, int]]:
+    def _demux(self, init: bytes, fragment: bytes) -> tuple[list[_VideoPacket], tuple[int, int]]:
         """The fragment's packets (with a pts) and the track's time base."""
         if self._track is None or init != self._init:
             self._track, self._init = _read_track(init), init
@@ -135,7 +150,7 @@ class FragmentDecoder:
         try:
             found = fmp4.samples(fragment, track.defaults)
             view = memoryview(fragment)
-            packets = [_packet(view, s) for s in found if s.size]
+            packets: list[_VideoPacket] = [_packet(view, s) for s in found if s.size]
         except (fmp4.FMP4Error, struct.error) as err:
             log.debug("fragment demuxed by PyAV: %s", err)
             self.demuxer_opens += 1
@@ -144,7 +159,7 @@ class FragmentDecoder:
                                  track.width, track.height)
         return packets, track.time_base
 
-    def _demux_with_pyav(self, init: bytes, fragment: bytes) -> list[av.Packet]:
+    def _demux_with_pyav(self, init: bytes, fragment: bytes) -> list[_VideoPacket]:
         try:
             with _open(init + fragment) as container:
                 if not container.streams.video:
@@ -158,6 +173,9 @@ class FragmentDecoder:
         if self._context is not None and track.extradata == self._extradata:
             return
         context = av.CodecContext.create(track.codec, "r")
+        if not isinstance(context, av.VideoCodecContext):
+            raise FragmentDecodeError(f"init segment's video track has codec {track.codec!r}, "
+                                      f"which FFmpeg does not decode as video")
         context.extradata = track.extradata
         if self._threads != 1:
             context.thread_count = max(self._threads, 0)

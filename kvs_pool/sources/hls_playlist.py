@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypedDict
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from kvs_pool.errors import HLSStreamError
@@ -96,12 +97,20 @@ def _program_time(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
+class _Tags(TypedDict, total=False):
+    """The tags read since the last fragment URI: they describe the next fragment."""
+
+    duration: float
+    program_time: float
+    discontinuity: bool
+
+
 def parse_media(text: str, url: str) -> MediaPlaylist:
     """Parse a media playlist; raises ``HLSStreamError`` when it is not one."""
     lines = _lines(text, url)
     playlist = MediaPlaylist(target_duration=0.0, media_sequence=0)
     init: str | None = None
-    pending: dict[str, object] = {}
+    pending: _Tags = {}
     try:
         for line in lines[1:]:
             if line.startswith("#EXT-X-TARGETDURATION:"):
@@ -125,12 +134,12 @@ def parse_media(text: str, url: str) -> MediaPlaylist:
 
 
 def _fragment(playlist: MediaPlaylist, url: str, line: str, init: str | None,
-              pending: dict[str, object]) -> Fragment:
+              pending: _Tags) -> Fragment:
     uri = urljoin(url, line)
     return Fragment(
         uri=uri, key=stable_key(uri),
         sequence=playlist.media_sequence + len(playlist.fragments),
-        duration=float(pending.get("duration", playlist.target_duration)),  # type: ignore[arg-type]
+        duration=pending.get("duration", playlist.target_duration),
         init_uri=init,
-        program_time=pending.get("program_time"),  # type: ignore[arg-type]
-        discontinuity=bool(pending.get("discontinuity", False)))
+        program_time=pending.get("program_time"),
+        discontinuity=pending.get("discontinuity", False))

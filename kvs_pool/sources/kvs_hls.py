@@ -51,7 +51,7 @@ import logging
 import random
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,7 +163,7 @@ class KVSHLSFrameSource:
         self._target_duration = 2.0
         self._last_progress_mono = self._clock()
         self._refreshed_for_403 = False
-        self._frames_iter: Iterator[tuple[np.ndarray, float]] | None = None
+        self._frames_iter: Generator[tuple[np.ndarray, float], None, None] | None = None
 
     # -- public API ------------------------------------------------------------------------
 
@@ -176,7 +176,7 @@ class KVSHLSFrameSource:
     def close(self) -> None:
         """Release the HTTP pool and the decoder; state DISCONNECTED unless in ERROR."""
         if self._frames_iter is not None:
-            self._frames_iter.close()   # type: ignore[attr-defined]
+            self._frames_iter.close()
             self._frames_iter = None
         self._fetcher.close()
         self._decoder.close()
@@ -184,7 +184,8 @@ class KVSHLSFrameSource:
         if self.stats.state != SourceState.ERROR:
             self.stats.state = SourceState.DISCONNECTED
 
-    def read_frames(self, into: BufferFactory | None = None) -> Iterator[tuple[np.ndarray, float]]:
+    def read_frames(self, into: BufferFactory | None = None
+                    ) -> Generator[tuple[np.ndarray, float], None, None]:
         """Yield ``(bgr, capture_ts)`` until ``control.stop`` is set; raises
         ``KVSConnectionError`` on a fatal AWS error or after too many consecutive errors."""
         try:
@@ -366,7 +367,9 @@ class KVSHLSFrameSource:
     def _recover(self, err: FrameSourceError) -> bool:
         """Handle ``err`` (see ``kvs_errors``); False if stopped while waiting, raises if fatal."""
         action = action_for(err)
-        if action is Action.REFRESH and not self._refreshed_for_403:
+        # REFRESH answers an HTTP 403 of the data plane (an ``HLSStreamError`` with its status).
+        if action is Action.REFRESH and isinstance(err, HLSStreamError) \
+                and not self._refreshed_for_403:
             self._refreshed_for_403 = True
             self.stats.read_errors += 1
             self.stats.last_error = str(err)

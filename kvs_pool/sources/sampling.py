@@ -157,10 +157,11 @@ class PacketRouter:
         GOP), so the rest of this GOP need not be decoded. Only without B-frames (a kept B-frame
         may reference a later picture) and while key frames come when predicted; if one comes
         late after a tail was dropped, the GOP's references are gone: drop until the key frame."""
-        if self.reordered or self.irregular or self.keys.interval is None:
+        keys = self.keys   # an interval is learnt from two key frames: last_key is set too
+        if self.reordered or self.irregular or keys.interval is None or keys.last_key is None:
             return self._tail_skipped
         tol = self.sampler.tolerance
-        next_key = self.keys.last_key + self.keys.interval   # type: ignore[operator]
+        next_key = keys.last_key + keys.interval
         if t > next_key - tol:                               # the key frame is late
             self.irregular = True
             return self._tail_skipped

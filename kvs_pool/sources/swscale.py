@@ -77,8 +77,8 @@ def _load() -> ctypes.CDLL | None:
             ctypes.c_void_p] * 3
         lib.sws_getCoefficients.restype = ctypes.POINTER(ctypes.c_int)
         lib.sws_setColorspaceDetails.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int),
-                                                 ctypes.c_int, ctypes.POINTER(ctypes.c_int)
-                                                 ] + [ctypes.c_int] * 4
+                                                 ctypes.c_int, ctypes.POINTER(ctypes.c_int),
+                                                 *[ctypes.c_int] * 4]
         lib.sws_scale.argtypes = [ctypes.c_void_p, _Pointers, _Strides, ctypes.c_int,
                                   ctypes.c_int, _Pointers, _Strides]
         lib.sws_freeContext.argtypes = [ctypes.c_void_p]

@@ -48,13 +48,13 @@ through ``redact`` (no user, no password, no query string).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import random
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -96,6 +96,7 @@ PACE_HORIZON_S = 2.0
 # 1.25x still absorbs fetches up to a quarter of a fragment plus a frame interval.
 PACE_CATCH_UP = 1.25
 _STOP, _END, _LOOP, _LOST = "stop", "end", "loop", "lost"
+_Frames = Generator[tuple[np.ndarray, float], None, None]
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ class URLFrameSource:
         self._attempts = 0
         self._looped = False
         self._connected_at: float | None = None
-        self._running: list[Iterator[Any]] = []
+        self._running: list[_Frames] = []
         self._single: Iterator[tuple[np.ndarray, float]] | None = None
 
     def __enter__(self) -> URLFrameSource:
@@ -187,7 +188,7 @@ class URLFrameSource:
     def close(self) -> None:
         """End any running ``read_frames`` (closing its connection)."""
         for gen in self._running:
-            gen.close()   # type: ignore[attr-defined]
+            gen.close()
         self._running.clear()
         self._single = None
         self.stats.state = SourceState.DISCONNECTED
@@ -211,11 +212,12 @@ class URLFrameSource:
     def read_frames(self, into: BufferFactory | None = None) -> Iterator[tuple[np.ndarray, float]]:
         """Yield ``(bgr, capture_ts)``; ``bgr`` is the buffer ``into`` lent, when it could be."""
         gen = self._frames(into or allocate)
-        self._running = [g for g in self._running if g.gi_frame is not None]  # type: ignore[attr-defined]
+        self._running = [g for g in self._running
+                         if inspect.getgeneratorstate(g) != inspect.GEN_CLOSED]
         self._running.append(gen)
         return gen
 
-    def _frames(self, into: BufferFactory) -> Iterator[tuple[np.ndarray, float]]:
+    def _frames(self, into: BufferFactory) -> _Frames:
         try:
             while not self.control.stopped():
                 reader = self._connect()
@@ -318,7 +320,7 @@ class URLFrameSource:
         return self.control.wait(self.backoff.next_delay())
 
     def _pump(self, reader: Cv2Reader | AvReader, into: BufferFactory
-              ) -> Iterator[tuple[np.ndarray, float]]:
+              ) -> Generator[tuple[np.ndarray, float], None, str]:
         """Frames of one connection; returns how it ended (_STOP, _END, _LOOP or _LOST)."""
         clock, control = self.control.clock, self.control
         last_frame = last_progress = clock()
