@@ -21,6 +21,7 @@ import errno
 import logging
 import os
 import platform
+from collections.abc import Callable
 
 __all__ = ["futex_wait", "futex_wake", "FUTEX_AVAILABLE"]
 
@@ -36,7 +37,8 @@ class _Timespec(ctypes.Structure):
     _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
 
 
-def _load_syscall() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+def _load_syscall() -> Callable[..., int] | None:
+    """libc's ``syscall(2)``, returning a C long (None where the futex number is unknown)."""
     if _SYS_FUTEX is None:
         return None
     try:

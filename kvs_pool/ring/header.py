@@ -11,17 +11,32 @@ import os
 import platform
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from kvs_pool.errors import RingError, RingLayoutError
 from kvs_pool.ring.layout import HEADER_SIZE, LAYOUT_VERSION, MAGIC, HeaderWord, PoolState, SlotWord
 from kvs_pool.ring.segment import Mapping, open_segment
 
-__all__ = ["RingStatus", "read_status", "attach_mapping", "pid_alive"]
+__all__ = ["HeaderView", "RingStatus", "read_status", "attach_mapping", "pid_alive"]
 
 log = logging.getLogger(__name__)
 
 _ORDERING_WARNED = False
 _READY_WAIT_S = 2.0  # an owner writes the magic last; give a racing attacher this long
+
+
+class HeaderView(Protocol):
+    """What the layout checks and ``read_status`` read of a ring: a live ``Mapping``, or the
+    private copy of a header page that ``peek_status`` takes."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def size(self) -> int: ...  # of the whole segment, in bytes
+    @property
+    def hdr(self) -> memoryview[int]: ...  # the header's words as u64
+    @property
+    def hdr_f(self) -> memoryview[float]: ...  # the same words as f64
 
 
 @dataclass(frozen=True)
@@ -93,7 +108,7 @@ def closed_reason(state: int, pool: str = "") -> str | None:
     return None
 
 
-def read_status(m: Mapping) -> RingStatus:
+def read_status(m: HeaderView) -> RingStatus:
     """Snapshot the header of a mapping (fields are read one by one, not as a transaction)."""
     u, f = m.hdr, m.hdr_f
     producer = int(u[HeaderWord.PRODUCER_PID])
@@ -143,20 +158,20 @@ def attach_mapping(name: str, what: str, readonly: bool) -> Mapping:
     return m
 
 
-def _check_geometry(m: Mapping, what: str) -> None:
+def _check_geometry(m: HeaderView, what: str) -> None:
     """The slots the header describes must lie inside the segment (a corrupt header is an
     error naming the ring, not a ValueError from mapping slots past its end)."""
     u = m.hdr
     slots, slot_size, pixel_offset = (int(u[HeaderWord.SLOT_COUNT]), int(u[HeaderWord.SLOT_SIZE]),
                                       int(u[HeaderWord.PIXEL_OFFSET]))
     if not (slots >= 1 and SlotWord.WORDS * 8 <= pixel_offset < slot_size
-            and HEADER_SIZE + slots * slot_size <= m.shm.size):
+            and HEADER_SIZE + slots * slot_size <= m.size):
         raise RingLayoutError(f"{what}: ring {m.name} has a corrupt header ({slots} slots of "
                               f"{slot_size} bytes, pixels at {pixel_offset}, in "
-                              f"{m.shm.size} bytes)")
+                              f"{m.size} bytes)")
 
 
-def _check_layout(m: Mapping, what: str) -> None:
+def _check_layout(m: HeaderView, what: str) -> None:
     u = m.hdr
     deadline = time.monotonic() + _READY_WAIT_S
     while int(u[HeaderWord.MAGIC]) == 0 and time.monotonic() < deadline:
@@ -169,8 +184,8 @@ def _check_layout(m: Mapping, what: str) -> None:
                               f"kvs-pool reads version {LAYOUT_VERSION}: use the same kvs-pool "
                               "version as the pool")
     expected = int(u[HeaderWord.TOTAL_SIZE])
-    if m.shm.size < expected:
-        raise RingLayoutError(f"{what}: ring {m.name} is {m.shm.size} bytes but its header "
+    if m.size < expected:
+        raise RingLayoutError(f"{what}: ring {m.name} is {m.size} bytes but its header "
                               f"says {expected}")
     _check_geometry(m, what)
     reason = closed_reason(int(u[HeaderWord.POOL_STATE]))

@@ -21,19 +21,12 @@ from kvs_pool.ring.segment import SHM_DIR, untrusted_reason
 __all__ = ["peek_status"]
 
 
-class _PageSize:
-    """What ``_check_layout`` asks of a segment: its size."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-
 class _HeaderCopy:
-    """A private copy of a header page, shaped like the ``Mapping`` fields the checks read."""
+    """A private copy of a header page: the ``HeaderView`` the checks and ``read_status`` read."""
 
     def __init__(self, name: str, page: bytes, size: int) -> None:
         self.name = name
-        self.shm = _PageSize(size)
+        self.size = size
         self.hdr = memoryview(page).cast("Q")
         self.hdr_f = memoryview(page).cast("d")
 
@@ -63,5 +56,5 @@ def peek_status(pool: str, camera_id: str) -> RingStatus:
         raise RingError(f"{what}: segment {name} is {len(page)} bytes, too small to be a "
                         "kvs-pool ring")
     copy = _HeaderCopy(name, page, st.st_size)
-    _check_layout(copy, what)  # type: ignore[arg-type]
-    return read_status(copy)  # type: ignore[arg-type]
+    _check_layout(copy, what)
+    return read_status(copy)

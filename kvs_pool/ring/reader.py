@@ -35,7 +35,7 @@ from kvs_pool.errors import RingError
 from kvs_pool.ring.futex import futex_wait
 from kvs_pool.ring.header import RingStatus, attach_mapping, closed_reason, read_status
 from kvs_pool.ring.layout import HeaderWord, SlotWord, segment_name
-from kvs_pool.ring.segment import Mapping
+from kvs_pool.ring.segment import Image, Mapping
 
 __all__ = ["Frame", "FrameOverwrittenError", "RingReader"]
 
@@ -49,6 +49,10 @@ _WRITE_SEQ = HeaderWord.WRITE_SEQ
 _SEQ, _HEIGHT, _WIDTH, _CHANNELS = SlotWord.SEQ, SlotWord.HEIGHT, SlotWord.WIDTH, SlotWord.CHANNELS
 _CAPTURE_TS, _DECODE_TS = SlotWord.CAPTURE_TS, SlotWord.DECODE_TS
 _GENERATION, _COMMIT_MONO = SlotWord.GENERATION, SlotWord.COMMIT_MONO
+# Placeholders: a Frame is built before its slot is re-checked and gets its pixels after; a
+# slot's view cache starts with a shape that no slot's u64 meta words can hold.
+_NO_PIXELS: Image = np.empty((0, 0, 0), np.uint8)
+_NO_VIEW: tuple[tuple[int, int, int], Image] = ((-1, -1, -1), _NO_PIXELS)
 
 
 class FrameOverwrittenError(RingError):
@@ -59,7 +63,7 @@ class FrameOverwrittenError(RingError):
 class Frame:
     """One frame: ``array`` is a read-only (h, w, c) uint8 view into the ring slot."""
 
-    array: np.ndarray = field(repr=False)
+    array: Image = field(repr=False)
     seq: int
     capture_ts: float
     decode_ts: float
@@ -70,7 +74,7 @@ class Frame:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return self.array.shape  # type: ignore[return-value]
+        return self.array.shape
 
     def is_intact(self) -> bool:
         """True if the slot still holds this frame (a copy is always intact)."""
@@ -95,8 +99,7 @@ class RingReader:
         self._slots = mapping.slots
         self._k = len(self._slots)
         self._capacity = int(mapping.hdr[HeaderWord.SLOT_SIZE]) - int(mapping.hdr[HeaderWord.PIXEL_OFFSET])
-        self._views: list[tuple[tuple[int, int, int] | None, np.ndarray | None]] = [
-            (None, None)] * self._k
+        self._views = [_NO_VIEW] * self._k
         self._last = 0
         self._recheck_at = time.monotonic() + _CHECK_S
         self.missed = 0
@@ -120,9 +123,9 @@ class RingReader:
     def latest(self) -> Frame | None:
         """The newest committed frame (possibly one already returned), or None if none yet."""
         self._check_due()
-        self._check_open()
+        m = self._check_open()
         for _ in range(_RETRIES):
-            w = self._m.hdr[HeaderWord.WRITE_SEQ]
+            w = m.hdr[HeaderWord.WRITE_SEQ]
             if w == 0:
                 return None
             frame = self._read(w)
@@ -150,7 +153,7 @@ class RingReader:
         while True:
             word = futex[0]  # read before checking: a commit after this changes it
             if hdr[_WRITE_SEQ] > self._last:
-                frame = self._try_next(newest)
+                frame = self._try_next(hdr, newest)
                 if frame is not None:
                     return frame
             if deadline < 0:
@@ -179,16 +182,15 @@ class RingReader:
         writer on a ring the owner replaced still learns the pool it knew has stopped.
         """
         self._check_due()  # first: a truncated header would SIGBUS _check_open
-        self._check_open()
+        m = self._check_open()
         remaining = min(deadline - time.monotonic(), _CHECK_S)
         if remaining <= 0:
             return False
-        futex_wait(self._m.futex_address, word, remaining)
+        futex_wait(m.futex_address, word, remaining)
         return True
 
-    def _try_next(self, newest: bool) -> Frame | None:
+    def _try_next(self, hdr: memoryview[int], newest: bool) -> Frame | None:
         """The next (or newest) frame after the last returned, if one is readable now."""
-        hdr = self._m.hdr
         for _ in range(_RETRIES):
             w, last = hdr[_WRITE_SEQ], self._last
             if w <= last:
@@ -211,7 +213,7 @@ class RingReader:
         if meta[_SEQ] != token:
             return None
         shape = (meta[_HEIGHT], meta[_WIDTH], meta[_CHANNELS])
-        frame = Frame(None, n, meta_f[_CAPTURE_TS], meta_f[_DECODE_TS], 0,  # type: ignore[arg-type]
+        frame = Frame(_NO_PIXELS, n, meta_f[_CAPTURE_TS], meta_f[_DECODE_TS], 0,
                       meta[_GENERATION], meta_f[_COMMIT_MONO], meta)
         if meta[_SEQ] != token:
             return None
@@ -219,7 +221,7 @@ class RingReader:
         frame.array = cached[1] if cached[0] == shape else self._view(index, shape)
         return frame
 
-    def _view(self, index: int, shape: tuple[int, int, int]) -> np.ndarray:
+    def _view(self, index: int, shape: tuple[int, int, int]) -> Image:
         """The slot's pixels as an (h, w, c) array, cached per slot while the shape holds."""
         size = shape[0] * shape[1] * shape[2]
         if not 0 < size <= self._capacity:
@@ -236,7 +238,8 @@ class RingReader:
         self._last = max(self._last, frame.seq)
         return frame
 
-    def _check_open(self) -> None:
+    def _check_open(self) -> Mapping:
+        """The mapping, unless the reader or its pool is closed (then ``RingError``)."""
         m = self._m
         if m is None:
             raise RingError(f"ring {self.name}: reader is closed")
@@ -244,24 +247,26 @@ class RingReader:
         if reason:
             raise RingError(f"camera {self.camera_id!r}: {reason} "
                             f"(ring {self.name} closed by its owner)")
+        return m
 
-    def _check_present(self) -> None:
+    def _check_present(self, m: Mapping) -> None:
         """Raise if the ring was removed, replaced or truncated (a SIGBUS on the next access)."""
-        truncated = self._m.truncated()
+        truncated = m.truncated()
         if truncated:
             raise RingError(f"camera {self.camera_id!r}: ring {self.name} was {truncated}: "
                             "reading it would crash this process (SIGBUS)")
-        if self._m.unlinked():
+        if m.unlinked():
             raise RingError(f"camera {self.camera_id!r}: the pool {self.pool!r} has stopped "
                         f"(ring {self.name} was removed)")
 
     def _check_due(self) -> None:
         """The periodic presence and size check, when ``_CHECK_S`` has passed since the last."""
-        if self._m is None:
+        m = self._m
+        if m is None:
             raise RingError(f"ring {self.name}: reader is closed")
         now = time.monotonic()
         if now >= self._recheck_at:
-            self._check_present()
+            self._check_present(m)
             self._recheck_at = now + _CHECK_S
 
     def status(self) -> RingStatus:

@@ -45,6 +45,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing import resource_tracker, shared_memory
+from typing import TypeAlias
 
 import numpy as np
 
@@ -52,11 +53,11 @@ from kvs_pool.errors import RingError, RingNotFoundError, RingSpaceError, RingUn
 from kvs_pool.ring.layout import HEADER_SIZE, NAME_PREFIX, HeaderWord, SlotWord, validate_name
 
 try:  # the C module SharedMemory itself uses; shm_unlink without the tracker round trip
-    import _posixshmem
+    import _posixshmem  # type: ignore[import-not-found]  # CPython's private C module: no stub
 except ImportError:  # pragma: no cover - non-POSIX
     _posixshmem = None
 
-__all__ = ["SHM_DIR", "Mapping", "create_segment", "open_segment", "unlink_segment",
+__all__ = ["SHM_DIR", "Image", "Mapping", "SlotViews", "create_segment", "open_segment", "unlink_segment",
            "remove_foreign", "foreign_reason", "sweep_stale", "segment_exists", "owner_name"]
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class _Segment(shared_memory.SharedMemory):
 def _construct(name: str, create: bool, size: int = 0) -> shared_memory.SharedMemory:
     """SharedMemory that no resource tracker knows about (3.13+: ``track=False``)."""
     if sys.version_info >= (3, 13):
-        return _Segment(name=name, create=create, size=size, track=False)  # type: ignore[call-arg]
+        return _Segment(name=name, create=create, size=size, track=False)
     with _untracked():
         return _Segment(name=name, create=create, size=size)
 
@@ -92,11 +93,27 @@ def _untracked() -> Iterator[None]:
     """Construct SharedMemory without registering it with the resource tracker."""
     with _TRACKER_LOCK:
         original = resource_tracker.register
-        resource_tracker.register = lambda name, rtype: None  # type: ignore[assignment]
+        resource_tracker.register = lambda name, rtype: None
         try:
             yield
         finally:
-            resource_tracker.register = original  # type: ignore[assignment]
+            resource_tracker.register = original
+
+
+# CPython internals. SharedMemory keeps its descriptor and its mmap in private attributes that
+# typeshed does not declare and that have no public accessor; we need the descriptor to flock and
+# fstat the segment, and the mmap to madvise it. These two functions are the only readers.
+
+def _fd(shm: shared_memory.SharedMemory) -> int:
+    """The descriptor ``shm`` opened (-1 once it is closed)."""
+    fd: int = shm._fd  # type: ignore[attr-defined]  # CPython private, not in typeshed
+    return fd
+
+
+def _mmap(shm: shared_memory.SharedMemory) -> mmap.mmap | None:
+    """The mapping behind ``shm.buf`` (None once it is closed)."""
+    mapped: mmap.mmap | None = shm._mmap  # type: ignore[attr-defined]  # CPython private, ditto
+    return mapped
 
 
 def _path(name: str) -> str:
@@ -125,7 +142,7 @@ def create_segment(name: str, size: int) -> shared_memory.SharedMemory:
         shm = _construct(name, create=True, size=size)
     except FileExistsError:
         raise RingError(f"ring {name} already exists (created concurrently?)") from None
-    fd = shm._fd  # noqa: SLF001 - SharedMemory exposes no public fd
+    fd = _fd(shm)
     fcntl.flock(fd, fcntl.LOCK_SH)  # at once: a concurrent sweep must not take it for stale
     try:
         os.fchmod(fd, 0o600)
@@ -185,7 +202,7 @@ def open_segment(name: str, what: str) -> shared_memory.SharedMemory:
     reason = foreign_reason(name)
     if reason is None:
         shm = _open_existing(name, what)
-        reason = untrusted_reason(os.fstat(shm._fd))  # noqa: SLF001
+        reason = untrusted_reason(os.fstat(_fd(shm)))
         if reason is None:
             return shm
         shm.close()
@@ -236,14 +253,17 @@ def unlink_segment(name: str) -> bool:
 
 def _populate(shm: shared_memory.SharedMemory, write: bool) -> None:
     """Fault the whole mapping in now, so the first frames do not pay for page faults."""
+    mapped = _mmap(shm)
+    if mapped is None:  # closed meanwhile: nothing to fault in
+        return
     advice = _MADV_POPULATE_WRITE if write else _MADV_POPULATE_READ
     try:
-        shm._mmap.madvise(advice)  # noqa: SLF001
+        mapped.madvise(advice)
         return
     except (OSError, AttributeError, ValueError):
         pass
     if write:  # older kernel: touch one byte per page
-        pages = np.frombuffer(shm.buf, dtype=np.uint8)[::mmap.PAGESIZE]
+        pages = np.frombuffer(mapped, dtype=np.uint8)[::mmap.PAGESIZE]
         pages[:] = 0
         del pages
 
@@ -294,6 +314,14 @@ def _is_stale(name: str) -> bool:
         os.close(fd)  # releases the probe lock
 
 
+# The views a Mapping hands out (strings: memoryview is not subscriptable at run time in 3.11).
+Image: TypeAlias = "np.ndarray[tuple[int, int, int], np.dtype[np.uint8]]"
+"""A frame's pixels: an (height, width, channels) uint8 array, C-contiguous."""
+SlotViews: TypeAlias = (
+    "tuple[memoryview[int], memoryview[float], np.ndarray[tuple[int], np.dtype[np.uint8]]]")
+"""One slot: its meta words as u64 and as f64 (``SlotWord`` indexes), and its pixel bytes."""
+
+
 class Mapping:
     """An attached segment with word views of its header and slots, and pixel arrays.
 
@@ -306,13 +334,15 @@ class Mapping:
     """
 
     def __init__(self, shm: shared_memory.SharedMemory, readonly: bool) -> None:
-        self.shm = shm
+        self.shm: shared_memory.SharedMemory | None = shm  # None once closed
         self.name = shm.name.lstrip("/")
-        fd = shm._fd  # noqa: SLF001
+        fd = _fd(shm)
         fcntl.flock(fd, fcntl.LOCK_SH)
         self.inode = os.fstat(fd).st_ino
         self.size = shm.size
-        buf = shm.buf.toreadonly() if readonly else shm.buf
+        whole = shm.buf
+        assert whole is not None  # a SharedMemory has its buffer from construction until close()
+        buf = whole.toreadonly() if readonly else whole
         self._buf = buf
         self.hdr = buf[:HEADER_SIZE].cast("Q")
         self.hdr_f = buf[:HEADER_SIZE].cast("d")
@@ -320,7 +350,7 @@ class Mapping:
         anchor = np.frombuffer(buf, dtype=np.uint8, count=1, offset=_FUTEX_OFFSET)
         self.futex_address = anchor.ctypes.data
         del anchor
-        self.slots: list[tuple[memoryview, memoryview, np.ndarray]] = []
+        self.slots: list[SlotViews] = []
 
     def map_slots(self, count: int, slot_size: int, pixel_offset: int) -> None:
         """Build (meta u64, meta f64, pixels u8) views for each slot."""
@@ -334,15 +364,19 @@ class Mapping:
             self.slots.append((meta, meta_f, pixels))
 
     def populate(self, write: bool) -> None:
-        _populate(self.shm, write)
+        if self.shm is not None:
+            _populate(self.shm, write)
 
     def truncated(self) -> str | None:
         """``truncated to N bytes (it maps M)`` when the segment shrank under our mapping (any
         access past its end is a SIGBUS), else None."""
+        shm = self.shm
+        if shm is None:
+            return None  # closed: its holder reports that
         try:
-            size = os.fstat(self.shm._fd).st_size  # noqa: SLF001
-        except (OSError, AttributeError):
-            return None  # closed meanwhile: its holder reports that
+            size = os.fstat(_fd(shm)).st_size
+        except OSError:
+            return None  # closed meanwhile (its descriptor is -1 then)
         return f"truncated to {size} bytes (it maps {self.size})" if size < self.size else None
 
     def unlinked(self) -> bool:
@@ -353,15 +387,17 @@ class Mapping:
             return True
 
     def close(self) -> None:
-        """Drop our views and unmap; park the mapping if callers still hold frames."""
-        if self.shm is None:
-            return
+        """Drop our views and unmap; park the mapping if callers still hold frames.
+
+        A closed mapping has ``shm`` None and no ``hdr``, ``hdr_f``, ``futex`` or slots."""
         shm, self.shm = self.shm, None
+        if shm is None:
+            return
         # Drop, not release(), our views: a Frame still holding its slot's meta view must keep
         # working (is_intact), and then keeps the mapping alive through it.
-        self.hdr = self.hdr_f = self.futex = None  # type: ignore[assignment]
+        buf = self._buf
+        del self.hdr, self.hdr_f, self.futex, self._buf
         self.slots = []
-        buf, self._buf = self._buf, None
         try:
             if buf is not shm.buf:
                 buf.release()

@@ -24,13 +24,11 @@ import logging
 import os
 import time
 
-import numpy as np
-
 from kvs_pool.errors import RingError
 from kvs_pool.ring.futex import futex_wake
 from kvs_pool.ring.header import RingStatus, attach_mapping, closed_reason, pid_alive, read_status
 from kvs_pool.ring.layout import COUNTER_WORDS, ConnectionState, HeaderWord, SlotWord, segment_name
-from kvs_pool.ring.segment import Mapping
+from kvs_pool.ring.segment import Image, Mapping
 
 __all__ = ["RingWriter"]
 
@@ -86,7 +84,7 @@ class RingWriter:
         """True if a frame of this shape fits a slot (the decoder downscales otherwise)."""
         return channels <= self.max_channels and height * width * channels <= self._capacity
 
-    def loan(self, height: int, width: int, channels: int = 3) -> np.ndarray:
+    def loan(self, height: int, width: int, channels: int = 3) -> Image:
         """Mark the next slot as being written and return it as a writable (h, w, c) uint8 array.
 
         The array is C-contiguous, so ``cv2.VideoCapture.read(array)`` decodes straight into

@@ -123,7 +123,8 @@ def test_run_refuses_a_foreign_file_in_one_line(pool_name: str) -> None:
             sys.stdout = sys.stderr = captured = io.StringIO()
             code = main(["run", str(config)])
             return f"exit {code}\n{captured.getvalue()}"
-        importlib.import_module("kvs_pool.supervisor")  # the child (POOL_UID) cannot read the venv
+        for module in ("kvs_pool.supervisor", "kvs_pool.pool.runtime"):  # what `run` imports late:
+            importlib.import_module(module)  # the child (POOL_UID) may not read the venv or stdlib
         result = in_child(job, POOL_UID)
     finally:
         shutil.rmtree(work)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from blocked import wait_until_blocked
 from ringtools import put
 
 from kvs_pool.errors import RingError, RingLayoutError, RingNotFoundError, RingSpaceError
@@ -119,12 +120,15 @@ def test_next_times_out_without_spinning(ring):
 def test_waiting_reader_wakes_on_commit(ring):
     _, writer, reader = ring
     got = []
-    waiter = threading.Thread(target=lambda: got.append(reader.next(timeout=10)))
+    waiter = threading.Thread(target=lambda: got.append(reader.next(timeout=60)), name="reader")
     waiter.start()
-    time.sleep(0.05)
-    put(writer, 3)
-    waiter.join(timeout=10)
-    assert got and got[0].seq == 1
+    try:
+        wait_until_blocked(waiter, reader)  # parked in FUTEX_WAIT, as the kernel reports
+    finally:
+        put(writer, 3)  # (also releases the reader when the probe failed)
+        waiter.join(timeout=60)
+    assert not waiter.is_alive(), "the commit did not wake the reader"
+    assert got[0] is not None and (got[0].seq, int(got[0].array[0, 0, 0])) == (1, 3)
 
 
 def test_geometry_change_bumps_generation(ring):
@@ -227,15 +231,18 @@ def test_pool_stop_wakes_and_fails_a_waiting_reader(pool_name):
 
     def wait() -> None:
         try:
-            reader.next(timeout=30)
+            reader.next(timeout=60)
         except RingError as exc:
             errors.append(exc)
 
-    waiter = threading.Thread(target=wait)
+    waiter = threading.Thread(target=wait, name="reader")
     waiter.start()
-    time.sleep(0.05)
-    owner.unlink()
-    waiter.join(timeout=10)
+    try:
+        wait_until_blocked(waiter, reader)
+    finally:
+        owner.unlink()
+        waiter.join(timeout=60)
+    assert not waiter.is_alive(), "stopping the pool did not wake the reader"
     assert errors and "has stopped" in str(errors[0])
     assert not (SHM / owner.name).exists()
     with pytest.raises(RingNotFoundError):
@@ -304,7 +311,7 @@ def test_reader_fed_by_an_orphaned_writer_learns_its_ring_was_replaced(pool_name
     def feed() -> None:  # the old decoder keeps writing into the orphaned mapping
         while not stop.is_set():
             put(writer, 1)
-            time.sleep(0.01)
+            stop.wait(0.01)  # the pace of a 100 fps camera, not a synchronisation
 
     orphaned: list[RingError] = []
 
