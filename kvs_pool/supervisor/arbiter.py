@@ -119,7 +119,7 @@ class Arbiter:
             self.follow(self.hooks.reload())
 
     # -- workers ---------------------------------------------------------------------------------
-    def apply(self, specs: dict[str, WorkerSpec]) -> None:
+    def apply(self, specs: Specs) -> None:
         """Make the worker table match ``specs``: add, retire or replace slots."""
         for name, slot in list(self.slots.items()):
             new = specs.get(name)
@@ -260,7 +260,7 @@ class Arbiter:
     def follow(self, specs: Specs | None) -> None:
         """Run ``specs`` from now on (None: no change): stop, replace and start workers."""
         if specs is not None:
-            self.apply(dict(specs))
+            self.apply(specs)
             self.restart_due()
 
     # -- report, stop ----------------------------------------------------------------------------
@@ -292,20 +292,20 @@ class Arbiter:
     def stop_workers(self, timeout: float) -> None:
         """SIGTERM workers (``stop_last`` ones after the others: decoders after their readers),
         wait up to ``timeout``, SIGKILL the rest."""
-        running = sorted((s for s in self.slots.values() if s.handle),
-                         key=lambda s: s.spec.stop_last)
-        for slot in running:
-            slot.handle.terminate()
+        running = sorted(((s, s.handle) for s in self.slots.values() if s.handle is not None),
+                         key=lambda pair: pair[0].spec.stop_last)
+        for _, handle in running:
+            handle.terminate()
         deadline = time.monotonic() + timeout
-        while any(s.handle for s in running) and time.monotonic() < deadline:
+        while any(s.handle for s, _ in running) and time.monotonic() < deadline:
             time.sleep(0.05)
             self.reap_workers()
-        for slot in running:
+        for slot, _ in running:
             if slot.handle:
                 log.warning("%s did not stop within %.1f s: SIGKILL", slot.spec.name, timeout)
                 slot.kill_at = float("inf")
                 slot.handle.kill()
         deadline = time.monotonic() + 5.0
-        while any(s.handle for s in running) and time.monotonic() < deadline:
+        while any(s.handle for s, _ in running) and time.monotonic() < deadline:
             time.sleep(0.05)
             self.reap_workers()
