@@ -50,12 +50,14 @@ def write_state(state_dir: str, pool: str, workers: Sequence[WorkerView],
 
 
 def read_state(state_dir: str) -> dict[str, Any] | None:
-    """The last state written, or None if there is none (or it is unreadable)."""
+    """The last state written, or None if there is none (or it is unreadable, or not a JSON
+    object: a damaged or foreign file)."""
     try:
         with open(state_path(state_dir), encoding="utf-8") as fh:
-            return json.load(fh)
+            doc = json.load(fh)
     except (OSError, ValueError):
         return None
+    return doc if isinstance(doc, dict) else None
 
 
 def supervisor_state(doc: dict[str, Any]) -> str:

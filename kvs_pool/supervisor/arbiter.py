@@ -25,7 +25,7 @@ from kvs_pool.supervisor.child import ChildArgs, set_title
 from kvs_pool.supervisor.exits import describe_exit
 from kvs_pool.supervisor.hooks import PoolHooks, Specs
 from kvs_pool.supervisor.signals import SignalQueue
-from kvs_pool.supervisor.slot import WorkerSlot
+from kvs_pool.supervisor.slot import Retirement, WorkerSlot
 from kvs_pool.supervisor.specs import WorkerSpec
 from kvs_pool.supervisor.template import Templates
 from kvs_pool.supervisor.view import WorkerView
@@ -119,19 +119,18 @@ class Arbiter:
             self.follow(self.hooks.reload())
 
     # -- workers ---------------------------------------------------------------------------------
-    def apply(self, specs: dict[str, WorkerSpec]) -> None:
+    def apply(self, specs: Specs) -> None:
         """Make the worker table match ``specs``: add, retire or replace slots."""
         for name, slot in list(self.slots.items()):
             new = specs.get(name)
-            target = {"remove": None, "replace": slot.next_spec}.get(slot.retiring or "", slot.spec)
-            if new == target:
+            if new == slot.spec_after_retirement():
                 continue
             if new is None:
                 log.info("%s: removed from the config, stopping it", name)
-                self.retire(slot, "remove")
+                self.retire(slot, Retirement.REMOVE)
             else:
                 log.info("%s: config changed, restarting it", name)
-                self.retire(slot, "replace", new)
+                self.retire(slot, Retirement.REPLACE, new)
         for name, spec in specs.items():
             if name not in self.slots:
                 log.info("%s: new worker", name)
@@ -190,31 +189,32 @@ class Arbiter:
         why, slot.retiring = slot.retiring, None
         if self._stopping:
             log.info("%s %s", slot.spec.name, slot.last_exit)
-        elif why in ("remove", "replace"):
-            log.info("%s %s (%s)", slot.spec.name, slot.last_exit, why)
+        elif why in (Retirement.REMOVE, Retirement.REPLACE):
+            log.info("%s %s (%s)", slot.spec.name, slot.last_exit, why.value)
             self.finish_retirement(slot, why, now)
         else:
             delay = slot.plan_restart(code, now)
             looping = (f"; crash-looping ({slot.backoff.failures} failures in a row)"
                        if slot.backoff.failures >= _CRASH_LOOP else "")
             log.warning("%s %s after %.1f s%s; restart in %.1f s%s", slot.spec.name,
-                        slot.last_exit, uptime, " (hung)" if why == "stall" else "", delay,
+                        slot.last_exit, uptime, " (hung)" if why is Retirement.STALL else "", delay,
                         looping)
 
-    def finish_retirement(self, slot: WorkerSlot, why: str, now: float) -> None:
+    def finish_retirement(self, slot: WorkerSlot, why: Retirement, now: float) -> None:
         """After a stopped worker exited: drop its slot (and ring) or start its new spec."""
-        if why == "remove":
+        if why is Retirement.REMOVE:
             del self.slots[slot.spec.name]
             self.hooks.removed(slot.spec)
             return
         assert slot.next_spec is not None
         self.slots[slot.spec.name] = slot.replaced_by(slot.next_spec, now)
 
-    def retire(self, slot: WorkerSlot, why: str, next_spec: WorkerSpec | None = None) -> None:
+    def retire(self, slot: WorkerSlot, why: Retirement,
+               next_spec: WorkerSpec | None = None) -> None:
         """Stop a worker on purpose (removed, replaced, hung): SIGTERM now, SIGKILL later."""
         slot.retiring, slot.next_spec = why, next_spec
         if slot.handle is None:  # not running (waiting for a restart): act at once
-            assert why in ("remove", "replace")  # only a running worker can hang
+            assert why is not Retirement.STALL  # only a running worker can hang
             slot.retiring = None
             self.finish_retirement(slot, why, time.monotonic())
             return
@@ -248,7 +248,7 @@ class Arbiter:
                 log.warning("%s (pid %d) hung: no heartbeat for %.1f s (limit %.1f s); "
                             "SIGTERM, then SIGKILL in %.1f s", slot.spec.name, slot.handle.pid,
                             now - beat, limit, self.options.kill_grace_s)
-                self.retire(slot, "stall")
+                self.retire(slot, Retirement.STALL)
 
     def restart_due(self) -> None:
         """Spawn every worker whose (re)start time has come."""
@@ -260,7 +260,7 @@ class Arbiter:
     def follow(self, specs: Specs | None) -> None:
         """Run ``specs`` from now on (None: no change): stop, replace and start workers."""
         if specs is not None:
-            self.apply(dict(specs))
+            self.apply(specs)
             self.restart_due()
 
     # -- report, stop ----------------------------------------------------------------------------
@@ -292,20 +292,20 @@ class Arbiter:
     def stop_workers(self, timeout: float) -> None:
         """SIGTERM workers (``stop_last`` ones after the others: decoders after their readers),
         wait up to ``timeout``, SIGKILL the rest."""
-        running = sorted((s for s in self.slots.values() if s.handle),
-                         key=lambda s: s.spec.stop_last)
-        for slot in running:
-            slot.handle.terminate()
+        running = sorted(((s, s.handle) for s in self.slots.values() if s.handle is not None),
+                         key=lambda pair: pair[0].spec.stop_last)
+        for _, handle in running:
+            handle.terminate()
         deadline = time.monotonic() + timeout
-        while any(s.handle for s in running) and time.monotonic() < deadline:
+        while any(s.handle for s, _ in running) and time.monotonic() < deadline:
             time.sleep(0.05)
             self.reap_workers()
-        for slot in running:
+        for slot, _ in running:
             if slot.handle:
                 log.warning("%s did not stop within %.1f s: SIGKILL", slot.spec.name, timeout)
                 slot.kill_at = float("inf")
                 slot.handle.kill()
         deadline = time.monotonic() + 5.0
-        while any(s.handle for s in running) and time.monotonic() < deadline:
+        while any(s.handle for s, _ in running) and time.monotonic() < deadline:
             time.sleep(0.05)
             self.reap_workers()

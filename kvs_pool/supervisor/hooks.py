@@ -22,9 +22,18 @@ Specs = Mapping[str, WorkerSpec]
 class PoolHooks(Protocol):
     """What the arbiter asks of the pool it supervises."""
 
-    name: str                    # the pool's name (process titles, log lines)
-    shutdown_timeout_s: float    # bound on stopping every worker
-    preload: tuple[str, ...]     # modules every worker template imports before it forks
+    # Read-only for the arbiter: a plain attribute, a class attribute or a property will do.
+    @property
+    def name(self) -> str:
+        """The pool's name (process titles, log lines)."""
+
+    @property
+    def shutdown_timeout_s(self) -> float:
+        """Bound on stopping every worker, in seconds."""
+
+    @property
+    def preload(self) -> tuple[str, ...]:
+        """Modules every worker template imports before it forks."""
 
     def start(self) -> Specs:
         """Acquire the pool's resources; returns the workers to run. May raise (then

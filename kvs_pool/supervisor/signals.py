@@ -9,6 +9,8 @@ trick, as gunicorn's arbiter does by hand).
 from __future__ import annotations
 
 import collections
+import contextlib
+import fcntl
 import os
 import select
 import signal
@@ -25,6 +27,7 @@ class SignalQueue:
     def __init__(self, signums: Iterable[int] = HANDLED) -> None:
         self._queue: collections.deque[int] = collections.deque()
         self._read_fd, self._write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._capacity = fcntl.fcntl(self._read_fd, fcntl.F_GETPIPE_SZ)
         self._old_wakeup = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
         self._previous = {s: signal.signal(s, self._enqueue) for s in signums}
 
@@ -45,11 +48,10 @@ class SignalQueue:
         return received
 
     def _drain(self) -> None:
-        try:
-            while os.read(self._read_fd, 512):
-                pass
-        except BlockingIOError:
-            pass
+        """Empty the wake-up pipe: one read of its capacity takes every byte it can hold (we
+        hold its write end, so it never reads as closed; empty, it raises BlockingIOError)."""
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._read_fd, self._capacity)
 
     def close(self) -> None:
         """Restore the previous handlers and wakeup fd; close the pipe."""

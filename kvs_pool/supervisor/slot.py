@@ -12,6 +12,7 @@ Restart delay after an exit (per worker, from the camera's backoff policy):
 
 from __future__ import annotations
 
+import enum
 import random
 from dataclasses import dataclass, field
 
@@ -21,7 +22,15 @@ from kvs_pool.supervisor.child import ChildHandle
 from kvs_pool.supervisor.specs import WorkerSpec
 from kvs_pool.supervisor.view import WorkerView
 
-__all__ = ["WorkerSlot"]
+__all__ = ["Retirement", "WorkerSlot"]
+
+
+class Retirement(enum.Enum):
+    """Why the arbiter stopped a worker on purpose, i.e. what to do once it has exited."""
+
+    REMOVE = "remove"      # gone from the config: drop its slot
+    REPLACE = "replace"    # its config changed: start ``next_spec`` in a fresh slot
+    STALL = "stall"        # hung: restart it with backoff, as after a crash
 
 
 @dataclass
@@ -37,10 +46,9 @@ class WorkerSlot:
     config_restarts: int = 0             # spawns that replaced a worker whose config changed
     after_reload: bool = False           # the next spawn replaces a worker (config change)
     kill_at: float | None = None         # SIGKILL deadline after a SIGTERM we sent
-    retiring: str | None = None          # why we stopped it: "remove", "replace", "stall"
-    next_spec: WorkerSpec | None = None
+    retiring: Retirement | None = None   # why we stopped it, while it is stopping
+    next_spec: WorkerSpec | None = None  # what replaces it (Retirement.REPLACE)
     last_exit: str = ""
-    delay: float = 0.0
 
     def __post_init__(self) -> None:
         self.backoff = Backoff(self.spec.backoff, random.Random())
@@ -53,6 +61,14 @@ class WorkerSlot:
     def restarts(self) -> int:
         """Restarts after an exit or a hang; a reload's restarts are ``config_restarts``."""
         return max(self.spawns - 1 - self.config_restarts, 0)
+
+    def spec_after_retirement(self) -> WorkerSpec | None:
+        """The spec this slot runs once its retirement (if any) is done; None: removed."""
+        if self.retiring is Retirement.REMOVE:
+            return None
+        if self.retiring is Retirement.REPLACE:
+            return self.next_spec
+        return self.spec
 
     def replaced_by(self, spec: WorkerSpec, now: float) -> WorkerSlot:
         """The slot that takes over after a config change, keeping the counts."""
@@ -77,7 +93,6 @@ class WorkerSlot:
             delay = self.backoff.policy.base_delay(self.backoff.failures) * \
                 self.backoff.rng.uniform(policy.jitter_low, policy.jitter_high)
             self.backoff.failures += 1
-        self.delay = delay
         self.restart_at = now + delay
         return delay
 

@@ -96,27 +96,30 @@ class WorkerTemplate:
         try:
             self._sock.settimeout(_FORK_TIMEOUT_S)
             self._sock.sendall(LENGTH.pack(len(request)) + request)
-        except OSError as exc:
-            self._discard()
-            raise KvsPoolError(f"worker template died: {exc}") from exc
+        except OSError as exc:  # it died (EPIPE) or stopped reading (the timeout)
+            raise self._failed(f"take the request for {args.name}", str(exc)) from exc
         pid = self._expect_pid(f"fork {args.name}")
         if pid < 0:
-            raise KvsPoolError(f"worker template cannot fork: {os.strerror(-pid)}")
+            raise KvsPoolError(f"worker template cannot fork {args.name}: {os.strerror(-pid)}")
         return ChildHandle(args, pid)
 
     def _expect_pid(self, doing: str) -> int:
         """Read one int64 from the template; on failure stop it and raise a clear error."""
         assert self._sock is not None
         try:
-            data, why = recv_exact(self._sock, PID.size), "it exited"
+            data = recv_exact(self._sock, PID.size)
         except OSError as exc:  # includes the timeout
-            data, why = None, str(exc) or "timed out"
-        if data is not None:
-            return int(PID.unpack(data)[0])
+            raise self._failed(doing, str(exc)) from exc
+        if data is None:
+            raise self._failed(doing, "it exited")
+        return int(PID.unpack(data)[0])
+
+    def _failed(self, doing: str, why: str) -> KvsPoolError:
+        """Stop the template that failed ``doing``; the error to raise, with how it ended."""
         ended = self._discard()
         status = f" ({ended})" if ended is not None else ""
-        raise KvsPoolError(f"worker template did not {doing}: {why}{status}; see its error "
-                           "above")
+        return KvsPoolError(f"worker template did not {doing}: {why or 'timed out'}{status}; "
+                            "see its error above")
 
     def reap(self) -> None:
         """If the template died, say so and forget it: the next spawn starts a new one."""

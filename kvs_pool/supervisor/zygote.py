@@ -64,11 +64,11 @@ def recv_exact(sock: socket.socket, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _die_with_parent(supervisor_pid: int) -> None:
+def _die_with_parent(supervisor_pid: int) -> bool:
+    """Ask for SIGKILL when the supervisor dies; False if it already has (we were adopted)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != supervisor_pid:
-        os._exit(EXIT_ORPHANED)
+    return os.getppid() == supervisor_pid
 
 
 def _await_adoption(intermediate: int) -> None:  # pragma: no cover - after the fork, in the worker
@@ -164,7 +164,8 @@ def main(argv: list[str]) -> int:
     """``argv``: pool name, control socket fd, supervisor pid, modules (comma-separated), label."""
     pool, fd, supervisor_pid = argv[0], int(argv[1]), int(argv[2])
     modules, label = argv[3], argv[4]
-    _die_with_parent(supervisor_pid)
+    if not _die_with_parent(supervisor_pid):
+        return EXIT_ORPHANED
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # the supervisor stops us
         signal.signal(signum, signal.SIG_IGN)
     set_title(f"kvs-pool[{pool}]: template {label}".rstrip())

@@ -23,7 +23,7 @@ from kvs_pool.pipeline.stats import PipelineStats
 from kvs_pool.pool.runtime import PoolOptions, PoolRuntime, pool_arbiter
 from kvs_pool.supervisor import Arbiter, RunOptions, WorkerSpec
 from kvs_pool.supervisor.signals import SignalQueue
-from kvs_pool.supervisor.slot import WorkerSlot
+from kvs_pool.supervisor.slot import Retirement, WorkerSlot
 from kvs_pool.telemetry_page import TelemetryPage, page_name
 from kvs_pool.workers import EXIT_CONFIG
 
@@ -93,7 +93,7 @@ def test_worker_without_heartbeat_is_replaced_and_removed_worker_stopped(arbiter
     assert slot.handle.pid != first
     # SIGTERM honoured, or (machine busy) delivered before the worker installed its handler
     assert slot.last_exit in ("stopped cleanly (exit 0)", "killed by SIGTERM"), slot.last_exit
-    arbiter.retire(slot, "remove")
+    arbiter.retire(slot, Retirement.REMOVE)
     _tick_until(arbiter, lambda: "silent" not in arbiter.slots)
 
 
@@ -130,7 +130,8 @@ def test_worker_exiting_on_its_own_after_the_stall_limit_keeps_its_exit(arbiter,
         _tick_until(arbiter, lambda: slot.last_exit)
     assert not [r for r in caplog.records if "hung" in r.getMessage()], caplog.text
     assert "failed permanently" in slot.last_exit, slot.last_exit
-    assert slot.delay > 0.8 * 30 - 1
+    view = next(v for v in arbiter.workers() if v.name == slot.spec.name)
+    assert view.backoff_s > 0.8 * 30 - 1  # the maximum backoff (30 s, jitter 80-120 %)
 
 
 def _beat(arb: Arbiter, slot: WorkerSlot, beat_mono: float, wall_step_s: float) -> None:
@@ -161,7 +162,7 @@ def test_wall_clock_step_does_not_change_the_inference_heartbeat_verdict(arbiter
     assert slot.retiring is None, "a fresh beat read as hung after a wall-clock step"
     _beat(arbiter, slot, time.monotonic() - 60.0, wall_step_s=+3600.0)
     arbiter.check_stalls()
-    assert slot.retiring == "stall", "a stale beat read as alive after a wall-clock step"
+    assert slot.retiring is Retirement.STALL, "a stale beat read as alive after a wall-clock step"
 
 
 def test_config_change_restart_is_not_counted_as_a_failure(arbiter, caplog) -> None:

@@ -21,6 +21,7 @@ from kvs_pool.supervisor import Arbiter, RunOptions, WorkerSpec
 from kvs_pool.supervisor.child import ChildArgs, ChildHandle, set_title
 from kvs_pool.supervisor.hooks import Specs
 from kvs_pool.supervisor.signals import SignalQueue
+from kvs_pool.supervisor.slot import Retirement
 from kvs_pool.supervisor.view import WorkerView
 
 POLICY = BackoffPolicy(initial_s=0.2, max_s=30, reset_after_s=60)
@@ -224,12 +225,38 @@ def test_a_hung_worker_removed_meanwhile_gets_one_sigterm_then_sigkill(
     arbiter.start()
     slot = arbiter.slots["a"]
     wait_for(ready.exists, what="the worker to ignore SIGTERM")
-    _tick_until(arbiter, lambda: slot.retiring == "stall")
+    _tick_until(arbiter, lambda: slot.retiring is Retirement.STALL)
     deadline = slot.kill_at
     hooks.next_specs = {}
     with caplog.at_level("WARNING", logger="kvs_pool.supervisor.arbiter"):
         arbiter.tick()  # removed while being stopped: the SIGKILL deadline stands
-        assert slot.retiring == "remove"  # the deadline stands (inf: already SIGKILLed)
+        assert slot.retiring is Retirement.REMOVE  # the deadline stands (inf: already SIGKILLed)
         assert slot.kill_at in (deadline, float("inf"))
         _tick_until(arbiter, lambda: not arbiter.slots)
     assert "SIGKILL" in caplog.text and "removed a" in hooks.calls
+
+
+def test_specs_arriving_while_a_worker_stops_change_only_what_follows_it(
+        arbiter: Arbiter, tmp_path) -> None:
+    """New specs while a worker is still stopping for an earlier change: the same change again
+    does nothing (one SIGTERM, the same SIGKILL deadline); a different one changes what follows
+    the worker (here: removed, then back with a new config before it exited)."""
+    hooks = _hooks(arbiter)
+    ready = tmp_path / "ignoring"
+    hooks.specs = {"a": dataclasses.replace(_spec("a"), entry=fake_workers.stubborn,
+                                            payload=str(ready))}
+    arbiter.start()
+    slot = arbiter.slots["a"]
+    wait_for(ready.exists, what="the worker to ignore SIGTERM")
+    arbiter.follow({})
+    deadline = slot.kill_at
+    assert slot.retiring is Retirement.REMOVE and deadline is not None
+    arbiter.follow({})
+    assert (slot.retiring, slot.kill_at) == (Retirement.REMOVE, deadline)
+    back = _spec("a", "v2")
+    for _ in range(2):
+        arbiter.follow({"a": back})
+        assert (slot.retiring, slot.next_spec, slot.kill_at) == (Retirement.REPLACE, back,
+                                                                 deadline)
+    _tick_until(arbiter, lambda: arbiter.slots["a"].spec == back and arbiter.slots["a"].up)
+    assert "removed a" not in hooks.calls and arbiter.slots["a"].config_restarts == 1

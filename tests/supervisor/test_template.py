@@ -2,12 +2,15 @@
 children (exit codes, -N for signals), the template holds no thread, socket or ring and shows
 its title, a killed template is replaced while its workers live on, one that cannot start is
 a clear error, and a URL decoder forked from it runs without boto3 or onnxruntime (a KVS
-decoder's template holds boto3)."""
+decoder's template holds boto3). A kernel that refuses the subreaper or a fork, and a template
+that stops reading, are clear errors."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,8 +165,13 @@ def test_a_module_the_template_cannot_preload_is_left_to_the_workers(pool_name: 
         templates.stop()
 
 
+@pytest.mark.parametrize("payload,failed", [
+    (None, "fork w"),                               # the request fits in the socket's buffer
+    (bytes(16 << 20), "take the request for w"),    # it does not: sending it times out
+], ids=["waiting-for-the-pid", "sending-the-request"])
 def test_a_frozen_template_is_a_clear_error_and_is_killed(
-        pool_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        pool_name: str, monkeypatch: pytest.MonkeyPatch, payload: bytes | None,
+        failed: str) -> None:
     """A template that stops answering (here SIGSTOP) fails the spawn with a clear error after
     the fork timeout, and is SIGKILLed and reaped instead of left behind."""
     import kvs_pool.supervisor.template as template_module
@@ -173,9 +181,9 @@ def test_a_frozen_template_is_a_clear_error_and_is_killed(
     pid = template.pid
     try:
         os.kill(pid, signal.SIGSTOP)
-        args = ChildArgs(name="w", entry=fake_workers.obedient, payload=None,
+        args = ChildArgs(name="w", entry=fake_workers.obedient, payload=payload,
                          parent_pid=os.getpid())
-        with pytest.raises(KvsPoolError, match=r"worker template did not fork w: timed out "
+        with pytest.raises(KvsPoolError, match=rf"worker template did not {failed}: timed out "
                                                r"\(killed by SIGKILL\)"):
             template.spawn(args)
         assert template.pid == 0 and not psutil.pid_exists(pid)
@@ -194,3 +202,27 @@ def test_a_template_whose_supervisor_is_gone_leaves_at_once(
                                            r"\(left because the supervisor died \(exit 5\)\)"):
         template.start()
     assert template.pid == 0
+
+
+def _under_refusing_kernel(refusal: str, pool: str) -> list[str]:
+    """What ``refusing_kernel.py`` printed: the supervisor's error, whether the template runs."""
+    helper = Path(__file__).with_name("refusing_kernel.py")
+    done = subprocess.run([sys.executable, str(helper), refusal, pool], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.splitlines()
+
+
+def test_a_kernel_without_child_subreapers_fails_the_start_clearly(pool_name: str) -> None:
+    """Workers forked by the template could not be reaped: no template is started."""
+    assert _under_refusing_kernel("subreaper", pool_name) == [
+        "cannot become a child subreaper (prctl PR_SET_CHILD_SUBREAPER: Invalid argument): "
+        "workers could not be reaped", "template running: False"]
+
+
+def test_a_template_that_cannot_fork_says_why_and_keeps_serving(pool_name: str) -> None:
+    """fork() failing in the template (EAGAIN: a pids limit) fails that spawn only (the
+    arbiter retries it with backoff); the template is kept for the next one."""
+    assert _under_refusing_kernel("fork", pool_name) == [
+        "worker template cannot fork w: Resource temporarily unavailable",
+        "template running: True"]
