@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import vm
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,23 +30,23 @@ GUEST = Path(__file__).with_name("systemd_oom_guest.py")
 INSTALLED = "/usr/local/bin/kvs-pool"
 CONTINUE, STOP = "kvs-pool.service", "kvs-pool-oomstop.service"
 BOOT_TIMEOUT_S = 1500     # TCG (no usable KVM) boots and runs everything ~10x slower
-SITE = f"""\
+SITE = """\
 pool:
   name: oomvm
   state_dir: /var/lib/kvs-pool/oomvm
-defaults: {{target_fps: 2, ring_slots: 4, max_resolution: [320, 240]}}
+defaults: {target_fps: 2, ring_slots: 4, max_resolution: [320, 240]}
 emulator:
   enabled: true
   streams:
-    - {{name: victim, width: 320, height: 240, fps: 5, gop: 5, seconds: 4}}
-    - {{name: bystander, width: 320, height: 240, fps: 5, gop: 5, seconds: 4}}
+    - {name: victim, width: 320, height: 240, fps: 5, gop: 5, seconds: 4}
+    - {name: bystander, width: 320, height: 240, fps: 5, gop: 5, seconds: 4}
 cameras:
   - id: victim
-    source: {{kvs: {{stream_name: victim, region: us-east-1,
-                    endpoint_url: "http://127.0.0.1:4567"}}}}
+    source: {kvs: {stream_name: victim, region: us-east-1,
+                    endpoint_url: "http://127.0.0.1:4567"}}
   - id: bystander
-    source: {{kvs: {{stream_name: bystander, region: us-east-1,
-                    endpoint_url: "http://127.0.0.1:4567"}}}}
+    source: {kvs: {stream_name: bystander, region: us-east-1,
+                    endpoint_url: "http://127.0.0.1:4567"}}
 """
 
 # The first test's timeout covers the module's VM run (the fixture) too.
