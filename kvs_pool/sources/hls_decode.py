@@ -96,6 +96,7 @@ def _read_track(init: bytes) -> _Track:
 
 def _packet(fragment: memoryview, sample: fmp4.Sample) -> av.Packet[Stream]:
     data = fragment[sample.offset:sample.offset + sample.size]
+    # the packet's bytes are the one copy of a sample (the slice above is a view)
     packet = av.Packet(data)  # type: ignore[arg-type]  # PyAV reads any buffer; its stub says bytes
     packet.pts, packet.dts, packet.is_keyframe = sample.pts, sample.dts, sample.keyframe
     return packet
